@@ -1,0 +1,51 @@
+# `make synth` and `make test` are the two commands the README promises. Both set up on first use:
+# a project virtual environment from requirements*.txt and the pinned cdktf CLI from
+# package-lock.json. Nothing is installed globally.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+# Quiet by default: no jsii end-of-life banner on Node 20, no telemetry or update checks.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CHECKPOINT_DISABLE := 1
+export DISABLE_VERSION_CHECK := true
+# Terraform warns on every call when TF_CLI_CONFIG_FILE names a missing file; a real one is kept.
+ifeq ($(wildcard $(TF_CLI_CONFIG_FILE)),)
+unexport TF_CLI_CONFIG_FILE
+endif
+
+.PHONY: setup synth test lint bench clean
+
+setup: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-input -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+## synth: `cdktf synth` for every workspace in config/ (cdktf.out/stacks/<workspace>/cdk.tf.json)
+synth: setup
+	node_modules/.bin/cdktf synth
+
+## lint: ruff and mypy, also part of `make test`
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+## test: lint, type-check and the whole pytest suite
+test: setup lint
+	$(BIN)/pytest
+
+## bench: synth speed, this app against a plain-import baseline, side by side
+bench: setup
+	$(BIN)/python bench/synth.py
+
+clean:
+	rm -rf cdktf.out cdktf.out.* .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,64 @@
+"""The cdktf app: every config/<workspace>.yaml becomes a stack, synthesized atomically."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from cdktf import App
+
+from constructs.workspace_config import ConfigError, WorkspaceConfig, load_all
+from constructs.workspace_stack import WorkspaceStack
+
+# Files Terraform keeps in a stack directory between runs (providers, lock file, state of a
+# `terraform init`). A new synth carries them over instead of forcing a fresh init.
+_KEPT_IN_STACK_DIRS = (".terraform", ".terraform.lock.hcl")
+
+
+def build_app(configs: Sequence[WorkspaceConfig], outdir: str) -> App:
+    app = App(outdir=outdir)
+    for config in configs:
+        WorkspaceStack(app, config)
+    return app
+
+
+def synth(configs: Sequence[WorkspaceConfig], outdir: Path) -> None:
+    """Synthesize into a scratch directory beside `outdir`, then swap it in.
+
+    A failure anywhere leaves the previous cdktf.out exactly as it was.
+    """
+    outdir = outdir.resolve()
+    outdir.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f"{outdir.name}.", dir=outdir.parent))
+    try:
+        build_app(configs, str(scratch)).synth()
+        for kept in _KEPT_IN_STACK_DIRS:
+            for old in outdir.glob(f"stacks/*/{kept}"):
+                new = scratch / "stacks" / old.parent.name
+                if new.is_dir():
+                    old.rename(new / kept)
+        retired = outdir.with_name(outdir.name + ".old")
+        if retired.exists():
+            shutil.rmtree(retired)
+        if outdir.exists():
+            outdir.rename(retired)
+        scratch.rename(outdir)
+        shutil.rmtree(retired, ignore_errors=True)
+    finally:
+        if scratch.exists():
+            shutil.rmtree(scratch)
+
+
+def main(root: Path, outdir: Path) -> int:
+    try:
+        configs = load_all(root / "config", root)
+    except ConfigError as exc:
+        print("Invalid workspace configuration; nothing was synthesized:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    synth(configs, outdir)
+    return 0

@@ -1,0 +1,329 @@
+"""Typed workspace configuration: one `config/<workspace>.yaml` becomes one `WorkspaceConfig`.
+
+Everything is parsed and validated here, once, at the edge; stacks and constructs trust the
+types. `load_all` reports every problem in every file in one `ConfigError`, each line as
+`config/production.yaml: pilot.resources.limits.cpu: '100x' is not a Kubernetes quantity`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+SUPPORTED_ISTIO_VERSIONS = ("1.7.3", "1.23.6")
+IstioVersion = Literal["1.7.3", "1.23.6"]
+
+# Environment variables that override the kubeconfig named in a workspace file, so one person can
+# aim at a local copy of the credentials without editing the shared config.
+KUBECONFIG_ENV = "ISTIO_KUBECONFIG"
+KUBE_CONTEXT_ENV = "ISTIO_KUBE_CONTEXT"
+
+
+class ConfigError(Exception):
+    """Raised when one or more workspace files are unusable; `problems` holds one line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+# --- Kubernetes value checks -------------------------------------------------------------------
+# Patterns follow k8s.io/apimachinery: resource.Quantity, IsDNS1123Label, IsDNS1123Subdomain and
+# IsValidLabelValue. Negative quantities are legal in Kubernetes but meaningless for resources.
+_QUANTITY = re.compile(r"^(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+|Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+_IMAGE_HUB = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
+_IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+
+
+def _check(pattern: re.Pattern[str], kind: str, max_len: int) -> AfterValidator:
+    def validate(value: str) -> str:
+        if len(value) > max_len or not pattern.fullmatch(value):
+            raise PydanticCustomError("k8s_value", "is not " + kind)
+        return value
+
+    return AfterValidator(validate)
+
+
+Quantity = Annotated[StrictStr, _check(_QUANTITY, "a Kubernetes quantity", 64)]
+DnsLabel = Annotated[
+    StrictStr, _check(_DNS_LABEL, "a DNS-1123 label (lower case, digits, '-')", 63)
+]
+DnsSubdomain = Annotated[StrictStr, _check(_DNS_SUBDOMAIN, "a DNS-1123 subdomain", 253)]
+LabelValue = Annotated[StrictStr, _check(_LABEL_VALUE, "a Kubernetes label value", 63)]
+ImageHub = Annotated[StrictStr, _check(_IMAGE_HUB, "an image registry/repository prefix", 255)]
+ImageTag = Annotated[StrictStr, _check(_IMAGE_TAG, "an image tag", 128)]
+NonEmptyStr = Annotated[StrictStr, Field(min_length=1)]
+
+
+class _Strict(BaseModel):
+    """Base for every config section: unknown keys are errors, values are never coerced."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+# --- Sections ----------------------------------------------------------------------------------
+class ResourceList(_Strict):
+    cpu: Quantity | None = None
+    memory: Quantity | None = None
+
+    def as_dict(self) -> dict[str, str]:
+        return {k: v for k, v in (("cpu", self.cpu), ("memory", self.memory)) if v is not None}
+
+
+class Resources(_Strict):
+    requests: ResourceList = ResourceList()
+    limits: ResourceList = ResourceList()
+
+
+class Cluster(_Strict):
+    """Where the stack points: a kubeconfig file and context, or the KUBE_* environment.
+
+    `credentials: environment` is the Terraform Cloud mode: the workspace sets KUBE_HOST,
+    KUBE_TOKEN, KUBE_CLUSTER_CA_CERT_DATA and friends, which the kubernetes provider reads by
+    itself and our kubectl calls turn into a private, temporary kubeconfig.
+    """
+
+    credentials: Literal["kubeconfig", "environment"] = "kubeconfig"
+    kubeconfig: NonEmptyStr | None = None
+    context: NonEmptyStr | None = None
+
+    @model_validator(mode="after")
+    def _kubeconfig_needs_context(self) -> Cluster:
+        if self.credentials == "kubeconfig" and not (self.kubeconfig and self.context):
+            raise PydanticCustomError(
+                "cluster_target",
+                "credentials 'kubeconfig' needs both 'kubeconfig' and 'context', so every run "
+                "is aimed at one named cluster",
+            )
+        if self.credentials == "environment" and (self.kubeconfig or self.context):
+            raise PydanticCustomError(
+                "cluster_target",
+                "credentials 'environment' takes its target from KUBE_* variables; "
+                "remove 'kubeconfig' and 'context'",
+            )
+        return self
+
+
+class CloudBackend(_Strict):
+    organization: NonEmptyStr
+    workspace: NonEmptyStr
+    project: NonEmptyStr | None = None
+    hostname: NonEmptyStr = "app.terraform.io"
+
+
+class Backend(_Strict):
+    """Omitted: local state in state/<workspace>/, outside cdktf.out."""
+
+    cloud: CloudBackend | None = None
+
+
+class Operator(_Strict):
+    """The Istio Operator install: what the blog passed to `helm template --set`."""
+
+    hub: ImageHub = "docker.io/istio"
+    tag: ImageTag | None = None  # None: the Istio version
+    namespace: DnsLabel = "istio-operator"
+    watched_namespaces: Annotated[list[DnsLabel], Field(min_length=1)] = ["istio-system"]
+    resources: Resources = Resources(
+        requests=ResourceList(cpu="50m", memory="128Mi"),
+        limits=ResourceList(cpu="200m", memory="256Mi"),
+    )
+
+
+class ControlPlane(_Strict):
+    """The IstioOperator custom resource this workspace applies."""
+
+    name: DnsSubdomain = "default-istiocontrolplane"
+    namespace: DnsLabel = "istio-system"
+    profile: Literal["minimal", "default", "demo", "empty", "remote", "preview"] = "minimal"
+    # How long destroy waits for the operator to remove the control plane (its finalizer).
+    delete_timeout_seconds: Annotated[int, Field(ge=30, le=3600)] = 600
+
+
+class Tracing(_Strict):
+    enabled: StrictBool = True
+    tracer: Literal["datadog", "zipkin", "lightstep", "stackdriver", "none"] = "datadog"
+    # A percentage, as pilot reads it: 100.0 samples every request (FACTS.md (b)).
+    sampling_percent: Annotated[float, Field(ge=0.0, le=100.0)] = 1.0
+    datadog_address: NonEmptyStr | None = None  # None: the chart's default, $(HOST_IP):8126
+
+
+class Pilot(_Strict):
+    resources: Resources = Resources()
+
+
+class Proxy(_Strict):
+    hold_application_until_proxy_starts: StrictBool = True
+    # Sidecar lifecycle commands (exec form, never run through a shell by Kubernetes itself).
+    # Defaults are the blog's: postStart waits for the proxy, preStop waits until only envoy
+    # still listens. None removes that hook.
+    post_start_command: list[StrictStr] | None = ["pilot-agent", "wait"]
+    pre_stop_command: list[StrictStr] | None = [
+        "/bin/sh",
+        "-c",
+        "while [ $(netstat -plunt | grep tcp | grep -v envoy | wc -l | xargs) -ne 0 ]; "
+        "do sleep 1; done",
+    ]
+
+
+class WorkspaceFile(_Strict):
+    """The schema of config/<workspace>.yaml."""
+
+    cluster: Cluster
+    istio_version: IstioVersion
+    backend: Backend = Backend()
+    operator: Operator = Operator()
+    control_plane: ControlPlane = ControlPlane()
+    tracing: Tracing = Tracing()
+    pilot: Pilot = Pilot()
+    proxy: Proxy = Proxy()
+    injection_namespaces: list[DnsLabel] = []
+
+    @model_validator(mode="after")
+    def _control_plane_is_watched(self) -> WorkspaceFile:
+        if self.control_plane.namespace not in self.operator.watched_namespaces:
+            raise PydanticCustomError(
+                "unwatched_namespace",
+                "{value} is not in operator.watched_namespaces {watched}: the operator would "
+                "never see the IstioOperator",
+                {
+                    "path": "control_plane.namespace",
+                    "value": repr(self.control_plane.namespace),
+                    "watched": repr(self.operator.watched_namespaces),
+                },
+            )
+        return self
+
+
+@dataclass(frozen=True)
+class WorkspaceConfig:
+    """A validated workspace: its name (the stack name), its source file and its settings."""
+
+    name: str
+    source: str  # project-relative path, for messages
+    spec: WorkspaceFile
+
+    @property
+    def operator_tag(self) -> str:
+        return self.spec.operator.tag or self.spec.istio_version
+
+
+# --- Loading -----------------------------------------------------------------------------------
+_FRIENDLY = {
+    "extra_forbidden": "unknown key",
+    "missing": "is required",
+}
+
+
+def _format_error(source: str, err: Mapping[str, Any], model: type[BaseModel]) -> str:
+    loc = [str(p) for p in err["loc"] if not str(p).startswith("function-")]
+    # Checks that span sections report the field they are about, not the top level.
+    path = (err.get("ctx") or {}).get("path") or ".".join(loc) or "(top level)"
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(model, loc[:-1])
+        return f"{source}: {path}: unknown key (allowed: {', '.join(allowed)})"
+    if kind == "missing":
+        return f"{source}: {path}: is required"
+    if kind in ("k8s_value",):
+        return f"{source}: {path}: {err['input']!r} {err['msg']}"
+    if kind in ("cluster_target", "unwatched_namespace"):
+        return f"{source}: {path}: {err['msg']}"
+    return f"{source}: {path}: {err['input']!r}: {err['msg']}"
+
+
+def _allowed_keys(model: type[BaseModel], loc: list[str]) -> list[str]:
+    current: Any = model
+    for part in loc:
+        field = getattr(current, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        current = _model_of(field.annotation)
+    return sorted(getattr(current, "model_fields", {}))
+
+
+def _model_of(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _apply_env_overrides(data: Any, environ: Mapping[str, str]) -> Any:
+    cluster = data.get("cluster") if isinstance(data, dict) else None
+    if isinstance(cluster, dict) and cluster.get("credentials", "kubeconfig") == "kubeconfig":
+        if environ.get(KUBECONFIG_ENV):
+            cluster["kubeconfig"] = environ[KUBECONFIG_ENV]
+        if environ.get(KUBE_CONTEXT_ENV):
+            cluster["context"] = environ[KUBE_CONTEXT_ENV]
+    return data
+
+
+def load_file(path: Path, root: Path, environ: Mapping[str, str] | None = None) -> WorkspaceConfig:
+    """Load one workspace file; raises ConfigError listing every problem in it."""
+    source = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", exc)
+        raise ConfigError([f"{source}: {where}not valid YAML: {problem}"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError([f"{source}: the file must be a mapping of settings, got {data!r}"])
+    data = _apply_env_overrides(data, os.environ if environ is None else environ)
+    try:
+        spec = WorkspaceFile.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(
+            [_format_error(source, e, WorkspaceFile) for e in exc.errors(include_url=False)]
+        ) from None
+    return WorkspaceConfig(name=path.stem, source=source, spec=spec)
+
+
+def load_all(
+    config_dir: Path, root: Path, environ: Mapping[str, str] | None = None
+) -> list[WorkspaceConfig]:
+    """Load every config/<workspace>.yaml, sorted by name; one ConfigError for all problems."""
+    files = sorted(config_dir.glob("*.yaml"))
+    problems: list[str] = []
+    if not files:
+        problems.append(f"{config_dir.relative_to(root).as_posix()}: no <workspace>.yaml files")
+    configs: list[WorkspaceConfig] = []
+    for path in files:
+        if not _DNS_LABEL.fullmatch(path.stem):
+            problems.append(
+                f"{path.relative_to(root).as_posix()}: {path.stem!r} is not a usable workspace "
+                "name (lower case letters, digits and '-')"
+            )
+            continue
+        try:
+            configs.append(load_file(path, root, environ))
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(problems)
+    return configs

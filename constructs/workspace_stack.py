@@ -1,0 +1,55 @@
+"""One Terraform stack per workspace: providers, backend, and the Istio constructs."""
+
+from __future__ import annotations
+
+from cdktf import CloudBackend, LocalBackend, NamedCloudWorkspace, TerraformStack
+from cdktf_cdktf_provider_kubernetes.provider import KubernetesProvider
+from cdktf_cdktf_provider_null.provider import NullProvider
+
+from constructs import Construct
+from constructs.workspace_config import WorkspaceConfig
+
+# Local state lives beside the project, not in cdktf.out, so a new synth never loses it. The path
+# is relative to the stack's working directory (cdktf.out/stacks/<workspace>).
+LOCAL_STATE_DIR = "state"
+
+
+def local_state_path(workspace: str) -> str:
+    return f"../../../{LOCAL_STATE_DIR}/{workspace}/terraform.tfstate"
+
+
+class WorkspaceStack(TerraformStack):
+    """The whole install for one workspace, named after its config file."""
+
+    def __init__(self, scope: Construct, config: WorkspaceConfig) -> None:
+        super().__init__(scope, config.name)
+        self.config = config
+        self._configure_backend()
+        self._configure_providers()
+
+    def _configure_backend(self) -> None:
+        cloud = self.config.spec.backend.cloud
+        if cloud is None:
+            LocalBackend(self, path=local_state_path(self.config.name))
+            return
+        CloudBackend(
+            self,
+            organization=cloud.organization,
+            hostname=cloud.hostname,
+            workspaces=NamedCloudWorkspace(cloud.workspace, cloud.project),
+        )
+
+    def _configure_providers(self) -> None:
+        cluster = self.config.spec.cluster
+        # Only where to look goes into the JSON: a path and a context name, or nothing at all
+        # (the provider then reads KUBE_* from the environment). Never a token or certificate.
+        if cluster.credentials == "kubeconfig":
+            KubernetesProvider(
+                self,
+                "kubernetes",
+                config_path=cluster.kubeconfig,
+                config_context=cluster.context,
+            )
+        else:
+            KubernetesProvider(self, "kubernetes")
+        NullProvider(self, "null")

@@ -1,0 +1,171 @@
+"""The app: one stack per config file, atomic and deterministic output, no secrets, portable."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from constructs.workspace_config import WorkspaceConfig
+from tests.conftest import MINIMAL_CONFIG, ROOT, synth_stack
+
+Workspace = Callable[..., WorkspaceConfig]
+
+
+def run_main(project: Path, outdir: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    env.pop("ISTIO_KUBECONFIG", None)
+    env.pop("ISTIO_KUBE_CONTEXT", None)
+    env["CDKTF_OUTDIR"] = str(outdir or project / "cdktf.out")
+    return subprocess.run(
+        [sys.executable, "main.py"], cwd=project, env=env, capture_output=True, text=True
+    )
+
+
+def tree_bytes(outdir: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(outdir).as_posix(): p.read_bytes()
+        for p in sorted(outdir.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_a_new_config_file_adds_a_stack_with_no_code_change(project_copy: Path) -> None:
+    (project_copy / "config" / "qa.yaml").write_text(MINIMAL_CONFIG)
+    result = run_main(project_copy)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    manifest = json.loads((project_copy / "cdktf.out" / "manifest.json").read_text())
+    assert sorted(manifest["stacks"]) == ["production", "qa", "staging"]
+    for name in ("production", "qa", "staging"):
+        stack = json.loads((project_copy / f"cdktf.out/stacks/{name}/cdk.tf.json").read_text())
+        assert stack["//"]["metadata"]["stackName"] == name
+
+
+def test_bad_config_exits_nonzero_without_traceback_and_keeps_previous_output(
+    project_copy: Path,
+) -> None:
+    assert run_main(project_copy).returncode == 0
+    before = tree_bytes(project_copy / "cdktf.out")
+    production = project_copy / "config" / "production.yaml"
+    production.write_text(production.read_text().replace("cpu: 500m", "cpu: 100x", 1))
+    result = run_main(project_copy)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert (
+        "config/production.yaml: pilot.resources.requests.cpu: '100x' is not a Kubernetes quantity"
+        in result.stderr
+    )
+    assert tree_bytes(project_copy / "cdktf.out") == before
+    assert sorted(p.name for p in project_copy.iterdir() if p.name.startswith("cdktf.out")) == [
+        "cdktf.out"
+    ]
+
+
+def test_synth_is_deterministic_and_portable(project_copy: Path, tmp_path: Path) -> None:
+    other = tmp_path / "elsewhere" / "checkout"
+    other.parent.mkdir()
+    project_copy.rename(other)
+    first, second = tmp_path / "out1", tmp_path / "out2"
+    assert run_main(other, first).returncode == 0
+    assert run_main(other, second).returncode == 0
+    a, b = tree_bytes(first), tree_bytes(second)
+    assert a == b
+    # Same bytes as this checkout, in another directory: nothing machine-specific leaks in.
+    here = tmp_path / "out-here"
+    assert run_main(ROOT, here).returncode == 0
+    assert tree_bytes(here) == a
+    for name, data in a.items():
+        for needle in (str(tmp_path), str(ROOT), str(Path.home()), "/tmp/", "/root"):
+            assert needle.encode() not in data, (name, needle)
+
+
+def test_terraform_state_survives_a_new_synth(project_copy: Path) -> None:
+    assert run_main(project_copy).returncode == 0
+    init_dir = project_copy / "cdktf.out" / "stacks" / "staging" / ".terraform"
+    init_dir.mkdir()
+    (init_dir / "marker").write_text("providers")
+    assert run_main(project_copy).returncode == 0
+    assert (init_dir / "marker").read_text() == "providers"
+
+
+def test_local_backend_keeps_state_outside_cdktf_out(workspace: Workspace) -> None:
+    stack = synth_stack(workspace(name="staging"))
+    path = stack["terraform"]["backend"]["local"]["path"]
+    assert path == "../../../state/staging/terraform.tfstate"
+    # Resolved from the stack's working directory, it lands in <project>/state/.
+    resolved = (Path("/p/cdktf.out/stacks/staging") / path).resolve()
+    assert resolved == Path("/p/state/staging/terraform.tfstate")
+
+
+def test_cloud_backend_when_named(workspace: Workspace) -> None:
+    config = workspace(
+        MINIMAL_CONFIG + "backend: {cloud: {organization: acme, workspace: istio-prod, "
+        "project: platform}}\n"
+    )
+    terraform = synth_stack(config)["terraform"]
+    assert "local" not in terraform.get("backend", {})
+    assert terraform["cloud"] == {
+        "hostname": "app.terraform.io",
+        "organization": "acme",
+        "workspaces": {"name": "istio-prod", "project": "platform"},
+    }
+
+
+def test_providers_are_pinned_and_aimed_at_the_named_cluster(workspace: Workspace) -> None:
+    stack = synth_stack(workspace())
+    assert stack["provider"]["kubernetes"] == [
+        {"config_context": "test", "config_path": "~/.kube/config"}
+    ]
+    assert stack["terraform"]["required_providers"] == {
+        "kubernetes": {"source": "kubernetes", "version": "2.38.0"},
+        "null": {"source": "null", "version": "3.2.4"},
+    }
+
+
+def test_environment_credentials_write_nothing_into_the_json(
+    workspace: Workspace, monkeypatch: object
+) -> None:
+    secrets = {
+        "KUBE_HOST": "https://10.0.0.1",
+        "KUBE_TOKEN": "s3cr3t-token-value",
+        "KUBE_CLUSTER_CA_CERT_DATA": "-----BEGIN CERTIFICATE-----MIIB",
+    }
+    os.environ.update(secrets)
+    try:
+        text = json.dumps(
+            synth_stack(workspace('cluster: {credentials: environment}\nistio_version: "1.23.6"\n'))
+        )
+    finally:
+        for key in secrets:
+            os.environ.pop(key)
+    assert json.loads(text)["provider"]["kubernetes"] == [{}]
+    for value in secrets.values():
+        assert value not in text
+
+
+def test_cdktf_cli_synth_runs_the_project_venv_quietly(project_copy: Path) -> None:
+    for name in (".venv", "node_modules"):
+        (project_copy / name).symlink_to(ROOT / name)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "VIRTUAL_ENV")
+    }
+    # The way the README runs it: through make, which also silences Node 20's jsii banner.
+    result = subprocess.run(
+        ["make", "--no-print-directory", "synth"],
+        cwd=project_copy,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    output = result.stdout + result.stderr
+    for noise in ("end-of-life", "Warning", "WARN", "telemetry", "CLI configuration"):
+        assert noise not in output, output
+    assert (project_copy / "cdktf.out/stacks/staging/cdk.tf.json").is_file()
+    assert (project_copy / "cdktf.out/stacks/production/cdk.tf.json").is_file()

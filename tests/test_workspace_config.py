@@ -1,0 +1,167 @@
+"""Workspace files are typed and validated; every problem is reported with file and field path."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from constructs.workspace_config import (
+    ConfigError,
+    WorkspaceConfig,
+    load_all,
+    load_file,
+)
+from tests.conftest import MINIMAL_CONFIG, ROOT
+
+Workspace = Callable[..., WorkspaceConfig]
+
+
+def problems_of(tmp_path: Path, text: str, name: str = "production") -> list[str]:
+    (tmp_path / "config").mkdir(exist_ok=True)
+    path = tmp_path / "config" / f"{name}.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_file(path, tmp_path, environ={})
+    return caught.value.problems
+
+
+def test_shipped_workspaces_load() -> None:
+    names = [c.name for c in load_all(ROOT / "config", ROOT, environ={})]
+    assert names == ["production", "staging"]
+
+
+def test_defaults_fill_a_minimal_file(workspace: Workspace) -> None:
+    config = workspace()
+    assert config.name == "test"
+    assert config.operator_tag == "1.23.6"
+    assert config.spec.operator.watched_namespaces == ["istio-system"]
+    assert config.spec.control_plane.namespace == "istio-system"
+
+
+@pytest.mark.parametrize(
+    ("snippet", "expected"),
+    [
+        (
+            "pilot: {resources: {limits: {cpu: 100x}}}",
+            "config/production.yaml: pilot.resources.limits.cpu: '100x' is not a Kubernetes "
+            "quantity",
+        ),
+        (
+            "operator: {resources: {requests: {memory: '-1Gi'}}}",
+            "config/production.yaml: operator.resources.requests.memory: '-1Gi' is not a "
+            "Kubernetes quantity",
+        ),
+        (
+            "operator: {namespace: Istio_Operator}",
+            "config/production.yaml: operator.namespace: 'Istio_Operator' is not a DNS-1123 label",
+        ),
+        (
+            "injection_namespaces: [ads-api, -bad]",
+            "config/production.yaml: injection_namespaces.1: '-bad' is not a DNS-1123 label",
+        ),
+        (
+            "control_plane: {name: Default}",
+            "config/production.yaml: control_plane.name: 'Default' is not a DNS-1123 subdomain",
+        ),
+        (
+            "pilot: {resource: {}}",
+            "config/production.yaml: pilot.resource: unknown key (allowed: resources)",
+        ),
+        (
+            "tracing: {sampling_percent: 150}",
+            "config/production.yaml: tracing.sampling_percent: 150: Input should be less than "
+            "or equal to 100",
+        ),
+        (
+            "control_plane: {profile: tiny}",
+            "config/production.yaml: control_plane.profile: 'tiny': Input should be 'minimal'",
+        ),
+        (
+            "proxy: {hold_application_until_proxy_starts: 'yes'}",
+            "config/production.yaml: proxy.hold_application_until_proxy_starts: 'yes': "
+            "Input should be a valid boolean",
+        ),
+    ],
+)
+def test_bad_values_are_named_with_file_path_and_value(
+    tmp_path: Path, snippet: str, expected: str
+) -> None:
+    problems = problems_of(tmp_path, MINIMAL_CONFIG + snippet + "\n")
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(expected), problems[0]
+
+
+def test_unsupported_istio_version(tmp_path: Path) -> None:
+    text = MINIMAL_CONFIG.replace('"1.23.6"', '"1.24.0"')
+    [problem] = problems_of(tmp_path, text)
+    assert problem.startswith("config/production.yaml: istio_version: '1.24.0': Input should be")
+    assert "'1.7.3' or '1.23.6'" in problem
+
+
+def test_every_problem_is_listed_at_once(tmp_path: Path) -> None:
+    text = (
+        "cluster: {kubeconfig: k, context: c}\n"
+        "pilot: {resources: {limits: {cpu: 100x, memory: lots}}}\n"
+        "surprise: true\n"
+    )
+    problems = problems_of(tmp_path, text)
+    assert problems == [
+        "config/production.yaml: istio_version: is required",
+        "config/production.yaml: pilot.resources.limits.cpu: '100x' is not a Kubernetes quantity",
+        "config/production.yaml: pilot.resources.limits.memory: 'lots' is not a Kubernetes "
+        "quantity",
+        "config/production.yaml: surprise: unknown key (allowed: backend, cluster, "
+        "control_plane, injection_namespaces, istio_version, operator, pilot, proxy, tracing)",
+    ]
+
+
+def test_control_plane_must_be_in_a_watched_namespace(tmp_path: Path) -> None:
+    [problem] = problems_of(tmp_path, MINIMAL_CONFIG + "control_plane: {namespace: mesh}\n")
+    assert problem == (
+        "config/production.yaml: control_plane.namespace: 'mesh' is not in "
+        "operator.watched_namespaces ['istio-system']: the operator would never see the "
+        "IstioOperator"
+    )
+
+
+@pytest.mark.parametrize(
+    ("cluster", "expected"),
+    [
+        ("{kubeconfig: ~/.kube/config}", "credentials 'kubeconfig' needs both"),
+        ("{credentials: environment, context: x}", "credentials 'environment' takes its target"),
+    ],
+)
+def test_cluster_target_is_unambiguous(tmp_path: Path, cluster: str, expected: str) -> None:
+    [problem] = problems_of(tmp_path, f'cluster: {cluster}\nistio_version: "1.23.6"\n')
+    assert problem.startswith(f"config/production.yaml: cluster: {expected}"), problem
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
+    [problem] = problems_of(tmp_path, MINIMAL_CONFIG + "pilot: [unclosed\n")
+    assert problem.startswith("config/production.yaml: line 4: not valid YAML"), problem
+
+
+def test_all_files_are_checked_before_failing(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "a.yaml").write_text(MINIMAL_CONFIG + "pilot: {x: 1}\n")
+    (config / "b.yaml").write_text("[]\n")
+    (config / "Bad_Name.yaml").write_text(MINIMAL_CONFIG)
+    with pytest.raises(ConfigError) as caught:
+        load_all(config, tmp_path, environ={})
+    assert [p.split(":")[0] for p in caught.value.problems] == [
+        "config/Bad_Name.yaml",
+        "config/a.yaml",
+        "config/b.yaml",
+    ]
+
+
+def test_kubeconfig_and_context_can_be_overridden_from_the_environment(tmp_path: Path) -> None:
+    (tmp_path / "config").mkdir()
+    path = tmp_path / "config" / "staging.yaml"
+    path.write_text(MINIMAL_CONFIG)
+    env = {"ISTIO_KUBECONFIG": "~/clusters/staging.yaml", "ISTIO_KUBE_CONTEXT": "stg-admin"}
+    cluster = load_file(path, tmp_path, environ=env).spec.cluster
+    assert (cluster.kubeconfig, cluster.context) == ("~/clusters/staging.yaml", "stg-admin")
