@@ -10,6 +10,7 @@ from pathlib import Path
 
 from cdktf import App
 
+from constructs.istio_operator_manifest import ManifestError, render
 from constructs.workspace_config import ConfigError, WorkspaceConfig, load_all
 from constructs.workspace_stack import WorkspaceStack
 
@@ -52,9 +53,23 @@ def synth(configs: Sequence[WorkspaceConfig], outdir: Path) -> None:
             shutil.rmtree(scratch)
 
 
+def validate(root: Path) -> list[WorkspaceConfig]:
+    """Load every workspace and render its manifests; ConfigError lists every problem."""
+    configs = load_all(root / "config", root)
+    problems = []
+    for config in configs:
+        try:
+            render(config)  # cached: the stack reuses this rendering
+        except ManifestError as exc:
+            problems.append(f"{config.source}: {exc}")
+    if problems:
+        raise ConfigError(problems)
+    return configs
+
+
 def main(root: Path, outdir: Path) -> int:
     try:
-        configs = load_all(root / "config", root)
+        configs = validate(root)
     except ConfigError as exc:
         print("Invalid workspace configuration; nothing was synthesized:", file=sys.stderr)
         for problem in exc.problems:

@@ -164,8 +164,19 @@ class Tracing(_Strict):
     enabled: StrictBool = True
     tracer: Literal["datadog", "zipkin", "lightstep", "stackdriver", "none"] = "datadog"
     # A percentage, as pilot reads it: 100.0 samples every request (FACTS.md (b)).
-    sampling_percent: Annotated[float, Field(ge=0.0, le=100.0)] = 1.0
+    # Above zero: Istio reads 0 as "unset" and falls back to 1 %; turn tracing off with enabled.
+    sampling_percent: Annotated[float, Field(gt=0.0, le=100.0)] = 1.0
     datadog_address: NonEmptyStr | None = None  # None: the chart's default, $(HOST_IP):8126
+
+    @model_validator(mode="after")
+    def _address_needs_datadog(self) -> Tracing:
+        if self.datadog_address is not None and self.tracer != "datadog":
+            raise PydanticCustomError(
+                "tracing_address",
+                "datadog_address is set but tracer is {tracer}; set tracer: datadog or remove it",
+                {"path": "tracing.datadog_address", "tracer": repr(self.tracer)},
+            )
+        return self
 
 
 class Pilot(_Strict):
@@ -247,7 +258,7 @@ def _format_error(source: str, err: Mapping[str, Any], model: type[BaseModel]) -
         return f"{source}: {path}: is required"
     if kind in ("k8s_value",):
         return f"{source}: {path}: {err['input']!r} {err['msg']}"
-    if kind in ("cluster_target", "unwatched_namespace"):
+    if kind in ("cluster_target", "unwatched_namespace", "tracing_address"):
         return f"{source}: {path}: {err['msg']}"
     return f"{source}: {path}: {err['input']!r}: {err['msg']}"
 

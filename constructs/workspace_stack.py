@@ -7,6 +7,11 @@ from cdktf_cdktf_provider_kubernetes.provider import KubernetesProvider
 from cdktf_cdktf_provider_null.provider import NullProvider
 
 from constructs import Construct
+from constructs.control_plane import ControlPlane, ControlPlaneProps
+from constructs.injection_namespaces import InjectionNamespaces, InjectionNamespacesProps
+from constructs.istio_operator_manifest import render
+from constructs.kubectl import Kubectl
+from constructs.operator_crd import OperatorCrd, OperatorCrdProps
 from constructs.workspace_config import WorkspaceConfig
 
 # Local state lives beside the project, not in cdktf.out, so a new synth never loses it. The path
@@ -26,6 +31,31 @@ class WorkspaceStack(TerraformStack):
         self.config = config
         self._configure_backend()
         self._configure_providers()
+        spec = config.spec
+        kubectl = Kubectl(self, "kubectl")
+        crd = OperatorCrd(
+            self,
+            "operator_crd",
+            OperatorCrdProps(
+                istio_version=spec.istio_version, cluster=spec.cluster, kubectl=kubectl
+            ),
+        )
+        ControlPlane(
+            self,
+            "control_plane",
+            ControlPlaneProps(
+                manifest=render(config),
+                cluster=spec.cluster,
+                kubectl=kubectl,
+                delete_timeout_seconds=spec.control_plane.delete_timeout_seconds,
+                depends_on=[crd.applied],
+            ),
+        )
+        InjectionNamespaces(
+            self,
+            "injection_namespaces",
+            InjectionNamespacesProps(names=spec.injection_namespaces),
+        )
 
     def _configure_backend(self) -> None:
         cloud = self.config.spec.backend.cloud

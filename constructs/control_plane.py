@@ -1,0 +1,92 @@
+"""The workspace's IstioOperator: rendered at synth, applied with kubectl after the CRD and the
+operator, deleted first on destroy (after the operator has removed the control plane)."""
+
+from __future__ import annotations
+
+import atexit
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from cdktf import AssetType, ITerraformDependable, TerraformAsset
+from cdktf_cdktf_provider_null.resource import Resource
+
+from constructs import Construct
+from constructs.istio_operator_manifest import RenderedManifest
+from constructs.kubectl import Action, Kubectl, target_triggers
+from constructs.workspace_config import Cluster
+
+
+@dataclass(frozen=True, kw_only=True)
+class ControlPlaneProps:
+    manifest: RenderedManifest
+    cluster: Cluster
+    kubectl: Kubectl
+    # How long destroy waits for the operator to remove the control plane and its finalizer.
+    delete_timeout_seconds: int
+    # The CRD, the operator's deployment and RBAC, and the watched namespace.
+    depends_on: Sequence[ITerraformDependable]
+
+
+class ControlPlane(Construct):
+    """Applies the rendered IstioOperator; its trigger is the sha1 of the rendered bytes.
+
+    As with the CRD, applying and deleting are separate resources: a changed value replaces
+    `applied` (a plain re-apply, which the operator reconciles in place) and never deletes the
+    control plane. `removal` deletes the IstioOperator on destroy and waits for the operator's
+    finalizer; it depends on the operator, so the operator is still running while it does.
+    """
+
+    def __init__(self, scope: Construct, id: str, props: ControlPlaneProps) -> None:
+        super().__init__(scope, id)
+        manifest = props.manifest
+        target = target_triggers(props.cluster)
+        asset = TerraformAsset(self, "file", path=str(_materialize(manifest)), type=AssetType.FILE)
+        self.removal = Resource(
+            self,
+            "removal",
+            triggers={
+                **target,
+                "namespace": manifest.namespace,
+                "name": manifest.name,
+                "delete_timeout_seconds": str(props.delete_timeout_seconds),
+            },
+            provisioners=[
+                props.kubectl.step(
+                    Action.DELETE_ISTIOOPERATOR,
+                    "${self.triggers.namespace}/${self.triggers.name}"
+                    "/${self.triggers.delete_timeout_seconds}",
+                    on_destroy=True,
+                )
+            ],
+            depends_on=list(props.depends_on),
+        )
+        self.removal.override_logical_id("control_plane_removal")
+        self.applied = Resource(
+            self,
+            "applied",
+            triggers={**target, "manifest_sha1": manifest.sha1},
+            provisioners=[props.kubectl.step(Action.APPLY, asset.path)],
+            depends_on=[*props.depends_on, self.removal],
+        )
+        self.applied.override_logical_id("control_plane")
+
+
+@cache
+def _scratch() -> Path:
+    # TerraformAsset copies from a file at synth time; rendered manifests wait here until then.
+    # Only the content-addressed copy under cdktf.out is kept, so this path never reaches output.
+    path = Path(tempfile.mkdtemp(prefix="istio-cdktf-rendered-"))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
+def _materialize(manifest: RenderedManifest) -> Path:
+    path = _scratch() / manifest.sha1 / "istio-operator.yaml"
+    if not path.exists():
+        path.parent.mkdir(parents=True)
+        path.write_bytes(manifest.data)
+    return path

@@ -1,0 +1,32 @@
+"""Application namespaces whose pods get the Istio sidecar (the blog's ads-api)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cdktf_cdktf_provider_kubernetes.namespace_v1 import NamespaceV1, NamespaceV1Metadata
+
+from constructs import Construct
+
+INJECTION_LABEL = {"istio-injection": "enabled"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class InjectionNamespacesProps:
+    names: Sequence[str]
+
+
+class InjectionNamespaces(Construct):
+    """One namespace per name, labelled `istio-injection=enabled`."""
+
+    def __init__(self, scope: Construct, id: str, props: InjectionNamespacesProps) -> None:
+        super().__init__(scope, id)
+        self.namespaces: dict[str, NamespaceV1] = {}
+        for name in props.names:
+            namespace = NamespaceV1(
+                self, name, metadata=NamespaceV1Metadata(name=name, labels=dict(INJECTION_LABEL))
+            )
+            # The Terraform address follows the namespace name, never its position in the list.
+            namespace.override_logical_id(f"injection_namespace_{name.replace('-', '_')}")
+            self.namespaces[name] = namespace

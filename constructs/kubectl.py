@@ -1,0 +1,65 @@
+"""Run kubectl from Terraform provisioners, aimed at the same cluster as the kubernetes provider.
+
+Every step runs constructs/kubectl_run.sh, copied into the stack as an asset, as
+`/bin/sh <script> CREDENTIALS KUBECONFIG CONTEXT ACTION ARGUMENT`. Terraform's local-exec passes
+the interpreter list and the command as separate argv entries, so no shell ever parses a config
+value, and manifest bytes go from a file to kubectl's stdin untouched.
+
+The cluster target is stored in the resource's triggers and read back as `self.triggers.*`:
+destroy-time provisioners may only refer to `self`, and a destroy must reach the cluster the
+object was created on even if the workspace has since been pointed elsewhere.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from cdktf import AssetType, LocalExecProvisioner, TerraformAsset
+
+from constructs import Construct
+from constructs.workspace_config import Cluster
+
+SCRIPT = Path(__file__).resolve().parent / "kubectl_run.sh"
+
+
+class Action(StrEnum):
+    APPLY = "apply"
+    WAIT_ESTABLISHED = "wait-established"
+    DELETE_CRD = "delete-crd"
+    DELETE_ISTIOOPERATOR = "delete-istiooperator"
+
+
+def target_triggers(cluster: Cluster) -> dict[str, str]:
+    """The cluster identity a kubectl step uses; also a trigger, so retargeting re-applies."""
+    return {
+        "credentials": cluster.credentials,
+        "kubeconfig": cluster.kubeconfig or "",
+        "context": cluster.context or "",
+    }
+
+
+class Kubectl(Construct):
+    """The kubectl step script of one stack; `step` builds provisioners that run it."""
+
+    def __init__(self, scope: Construct, id: str) -> None:
+        super().__init__(scope, id)
+        self.script = TerraformAsset(self, "script", path=str(SCRIPT), type=AssetType.FILE)
+
+    def step(
+        self, action: Action, argument: str, *, on_destroy: bool = False
+    ) -> LocalExecProvisioner:
+        """A local-exec provisioner; the resource must carry `target_triggers` in its triggers."""
+        return LocalExecProvisioner(
+            type="local-exec",
+            interpreter=[
+                "/bin/sh",
+                self.script.path,
+                "${self.triggers.credentials}",
+                "${self.triggers.kubeconfig}",
+                "${self.triggers.context}",
+                action.value,
+            ],
+            command=argument,
+            when="destroy" if on_destroy else None,
+        )

@@ -1,0 +1,166 @@
+"""The CRD and IstioOperator null_resources: triggers, provisioners, dependencies, bytes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from constructs.istio_app import build_app
+from constructs.istio_operator_manifest import MANIFESTS, render
+from constructs.workspace_config import WorkspaceConfig
+from tests.conftest import MINIMAL_CONFIG, shipped, synth_stack
+
+Workspace = Callable[..., WorkspaceConfig]
+SELF_TARGET = [
+    "${self.triggers.credentials}",
+    "${self.triggers.kubeconfig}",
+    "${self.triggers.context}",
+]
+
+
+def null_resources(stack: dict[str, Any]) -> dict[str, Any]:
+    resources: dict[str, Any] = stack["resource"]["null_resource"]
+    return resources
+
+
+def steps(resource: dict[str, Any]) -> list[tuple[str, str, str | None]]:
+    """(action, argument, when) for each local-exec provisioner, in order."""
+    out = []
+    for provisioner in resource["provisioner"]:
+        local = provisioner["local-exec"]
+        interpreter = local["interpreter"]
+        assert interpreter[0] == "/bin/sh"
+        assert re.fullmatch(
+            r"assets/kubectl_script_[0-9A-F]+/[0-9A-F]+/kubectl_run\.sh", interpreter[1]
+        )
+        assert interpreter[2:5] == SELF_TARGET
+        out.append((interpreter[5], local["command"], local.get("when")))
+    return out
+
+
+def test_crd_is_applied_then_waited_for_and_triggered_by_its_sha1() -> None:
+    stack = synth_stack(shipped("staging"))
+    crd = null_resources(stack)["operator_crd"]
+    sha1 = hashlib.sha1((MANIFESTS / "1.23.6/crd-operator.yaml").read_bytes()).hexdigest()
+    assert crd["triggers"] == {
+        "credentials": "kubeconfig",
+        "kubeconfig": "~/.kube/config",
+        "context": "staging",
+        "manifest_sha1": sha1,
+    }
+    [(apply, path, when), wait] = steps(crd)
+    assert (apply, when) == ("apply", None)
+    assert re.fullmatch(r"assets/operator_crd_file_[0-9A-F]+/[0-9A-F]+/crd-operator\.yaml", path)
+    assert wait == ("wait-established", "istiooperators.install.istio.io", None)
+    assert crd["depends_on"] == ["null_resource.operator_crd_removal"]
+
+
+def test_istio_operator_is_triggered_by_the_rendered_bytes_only() -> None:
+    config = shipped("staging")
+    control_plane = null_resources(synth_stack(config))["control_plane"]
+    assert control_plane["triggers"] == {
+        "credentials": "kubeconfig",
+        "kubeconfig": "~/.kube/config",
+        "context": "staging",
+        "manifest_sha1": render(config).sha1,
+    }
+    [(action, path, when)] = steps(control_plane)
+    assert (action, when) == ("apply", None)
+    assert path.endswith("/istio-operator.yaml")
+
+
+def test_istio_operator_waits_for_the_crd_and_the_operator() -> None:
+    resources = null_resources(synth_stack(shipped("staging")))
+    depends = resources["control_plane"]["depends_on"]
+    assert "null_resource.operator_crd" in depends
+    assert "null_resource.control_plane_removal" in depends
+
+
+def test_destroy_deletes_the_istio_operator_then_the_crd_from_triggers_only() -> None:
+    resources = null_resources(synth_stack(shipped("production")))
+    removal = resources["control_plane_removal"]
+    assert removal["triggers"] == {
+        "credentials": "kubeconfig",
+        "kubeconfig": "~/.kube/config",
+        "context": "production",
+        "namespace": "istio-system",
+        "name": "default-istiocontrolplane",
+        "delete_timeout_seconds": "600",
+    }
+    assert steps(removal) == [
+        (
+            "delete-istiooperator",
+            "${self.triggers.namespace}/${self.triggers.name}/${self.triggers.delete_timeout_seconds}",
+            "destroy",
+        )
+    ]
+    # Destroy runs in reverse dependency order: the IstioOperator removal depends on the CRD
+    # (and the operator), so it runs first; the CRD removal is depended on by the CRD apply,
+    # so it runs last.
+    assert "null_resource.operator_crd" in removal["depends_on"]
+    crd_removal = resources["operator_crd_removal"]
+    assert steps(crd_removal) == [("delete-crd", "${self.triggers.crd}", "destroy")]
+    assert "depends_on" not in crd_removal
+
+
+def test_destroy_time_provisioners_refer_only_to_self() -> None:
+    text = json.dumps(synth_stack(shipped("staging")))
+    for reference in re.findall(r"\$\{([^}]*)\}", text):
+        assert reference.startswith("self.triggers."), reference
+
+
+def test_environment_credentials_reach_kubectl_as_a_mode_not_values(workspace: Workspace) -> None:
+    config = workspace('cluster: {credentials: environment}\nistio_version: "1.7.3"\n')
+    for resource in null_resources(synth_stack(config)).values():
+        assert resource["triggers"]["credentials"] == "environment"
+        assert resource["triggers"]["kubeconfig"] == ""
+        assert resource["triggers"]["context"] == ""
+
+
+def test_crd_file_follows_the_version(workspace: Workspace) -> None:
+    config = workspace(MINIMAL_CONFIG.replace("1.23.6", "1.7.3"))
+    sha1 = hashlib.sha1((MANIFESTS / "1.7.3/crd-operator.yaml").read_bytes()).hexdigest()
+    assert null_resources(synth_stack(config))["operator_crd"]["triggers"]["manifest_sha1"] == sha1
+
+
+def test_injection_namespaces_are_labelled(workspace: Workspace) -> None:
+    config = workspace(MINIMAL_CONFIG + "injection_namespaces: [ads-api, web]\n")
+    namespaces = synth_stack(config)["resource"]["kubernetes_namespace_v1"]
+    assert namespaces["injection_namespace_ads_api"]["metadata"] == {
+        "name": "ads-api",
+        "labels": {"istio-injection": "enabled"},
+    }
+    assert namespaces["injection_namespace_web"]["metadata"]["name"] == "web"
+
+
+@pytest.fixture(scope="module")
+def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    outdir = tmp_path_factory.mktemp("out")
+    build_app([shipped("staging"), shipped("production")], str(outdir)).synth()
+    return outdir
+
+
+@pytest.mark.parametrize("workspace_name", ["staging", "production"])
+def test_files_kubectl_reads_are_exactly_the_hashed_bytes(
+    synthesized: Path, workspace_name: str
+) -> None:
+    stack_dir = synthesized / "stacks" / workspace_name
+    stack = json.loads((stack_dir / "cdk.tf.json").read_text())
+    resources = null_resources(stack)
+    for name in ("operator_crd", "control_plane"):
+        [(_, path, _), *_] = steps(resources[name])
+        data = (stack_dir / path).read_bytes()
+        assert hashlib.sha1(data).hexdigest() == resources[name]["triggers"]["manifest_sha1"]
+    [(_, path, _)] = steps(resources["control_plane"])
+    assert (stack_dir / path).read_bytes() == render(shipped(workspace_name)).data
+    assert b"$(netstat -plunt" in (stack_dir / path).read_bytes()
+    script = resources["operator_crd"]["provisioner"][0]["local-exec"]["interpreter"][1]
+    assert (stack_dir / script).read_bytes() == (
+        MANIFESTS.parent / "constructs/kubectl_run.sh"
+    ).read_bytes()
