@@ -7,6 +7,8 @@ from cdktf_cdktf_provider_kubernetes.provider import KubernetesProvider
 from cdktf_cdktf_provider_null.provider import NullProvider
 
 from constructs import Construct
+from constructs.istio_operator import IstioOperatorInstall, IstioOperatorInstallProps
+from constructs.istio_releases import RELEASES
 from constructs.workspace_config import WorkspaceConfig
 
 # Local state lives beside the project, not in cdktf.out, so a new synth never loses it. The path
@@ -26,6 +28,20 @@ class WorkspaceStack(TerraformStack):
         self.config = config
         self._configure_backend()
         self._configure_providers()
+        operator = config.spec.operator
+        self.operator = IstioOperatorInstall(
+            self,
+            "istio_operator",
+            IstioOperatorInstallProps(
+                release=RELEASES[config.spec.istio_version],
+                hub=operator.hub,
+                tag=config.operator_tag,
+                namespace=operator.namespace,
+                watched_namespaces=operator.watched_namespaces,
+                resource_requests=operator.resources.requests.as_dict(),
+                resource_limits=operator.resources.limits.as_dict(),
+            ),
+        )
 
     def _configure_backend(self) -> None:
         cloud = self.config.spec.backend.cloud
