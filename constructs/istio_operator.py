@@ -95,6 +95,7 @@ class IstioOperatorInstall(Construct):
         super().__init__(scope, id)
         release = props.release
         namespace = props.namespace
+        watched = tuple(dict.fromkeys(props.watched_namespaces))  # listed twice: watched once
 
         self.namespace = NamespaceV1(
             self,
@@ -114,7 +115,7 @@ class IstioOperatorInstall(Construct):
                     name=name, labels=dict(release.watched_namespace_labels) or None
                 ),
             )
-            for name in props.watched_namespaces
+            for name in watched
         }
 
         self.service_account = ServiceAccountV1(
@@ -182,7 +183,7 @@ class IstioOperatorInstall(Construct):
                         # kubernetes provider 1.x defaulted this to false, and without the token
                         # the operator cannot reach the API server; never leave it implicit.
                         automount_service_account_token=True,
-                        container=[self._container(props)],
+                        container=[self._container(props, watched)],
                     ),
                 ),
             ),
@@ -200,13 +201,15 @@ class IstioOperatorInstall(Construct):
         ]
 
     @staticmethod
-    def _container(props: IstioOperatorInstallProps) -> DeploymentV1SpecTemplateSpecContainer:
+    def _container(
+        props: IstioOperatorInstallProps, watched: Sequence[str]
+    ) -> DeploymentV1SpecTemplateSpecContainer:
         release = props.release
         namespace = props.namespace
         env = [
             # The operator splits a comma-separated list into several watched namespaces.
             DeploymentV1SpecTemplateSpecContainerEnv(
-                name="WATCH_NAMESPACE", value=",".join(props.watched_namespaces)
+                name="WATCH_NAMESPACE", value=",".join(watched)
             ),
             DeploymentV1SpecTemplateSpecContainerEnv(
                 name="LEADER_ELECTION_NAMESPACE", value=namespace

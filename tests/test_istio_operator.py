@@ -236,6 +236,14 @@ def test_every_watched_namespace_is_created_and_watched(workspace: Workspace) ->
     assert _env(objects)["WATCH_NAMESPACE"] == "istio-system,mesh-b"
 
 
+def test_a_namespace_listed_twice_is_created_and_watched_once(workspace: Workspace) -> None:
+    config = workspace(
+        MINIMAL_CONFIG + "operator: {watched_namespaces: [istio-system, mesh-b, istio-system]}"
+    )
+    objects = operator_objects(synth_stack(config))
+    assert _env(objects)["WATCH_NAMESPACE"] == "istio-system,mesh-b"
+
+
 def test_a_watched_operator_namespace_is_created_once(workspace: Workspace) -> None:
     config = workspace(
         MINIMAL_CONFIG + "operator: {namespace: istio-system, watched_namespaces: [istio-system]}"
