@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from cdktf_cdktf_provider_kubernetes.namespace_v1 import NamespaceV1, NamespaceV1Metadata
 
 from constructs import Construct
+from constructs.istio_operator import namespace_logical_id
 
 INJECTION_LABEL = {"istio-injection": "enabled"}
 
@@ -28,5 +29,5 @@ class InjectionNamespaces(Construct):
                 self, name, metadata=NamespaceV1Metadata(name=name, labels=dict(INJECTION_LABEL))
             )
             # The Terraform address follows the namespace name, never its position in the list.
-            namespace.override_logical_id(f"injection_namespace_{name.replace('-', '_')}")
+            namespace.override_logical_id(namespace_logical_id(name))
             self.namespaces[name] = namespace

@@ -75,6 +75,15 @@ ImageTag = Annotated[StrictStr, _check(_IMAGE_TAG, "an image tag", 128)]
 NonEmptyStr = Annotated[StrictStr, Field(min_length=1)]
 
 
+def _no_repeats(values: list[str]) -> list[str]:
+    repeated = sorted({v for v in values if values.count(v) > 1})
+    if repeated:
+        raise PydanticCustomError(
+            "repeated", "lists {repeated} more than once", {"repeated": repr(repeated)}
+        )
+    return values
+
+
 class _Strict(BaseModel):
     """Base for every config section: unknown keys are errors, values are never coerced."""
 
@@ -208,7 +217,7 @@ class WorkspaceFile(_Strict):
     tracing: Tracing = Tracing()
     pilot: Pilot = Pilot()
     proxy: Proxy = Proxy()
-    injection_namespaces: list[DnsLabel] = []
+    injection_namespaces: Annotated[list[DnsLabel], AfterValidator(_no_repeats)] = []
 
     @model_validator(mode="after")
     def _control_plane_is_watched(self) -> WorkspaceFile:
@@ -222,6 +231,19 @@ class WorkspaceFile(_Strict):
                     "value": repr(self.control_plane.namespace),
                     "watched": repr(self.operator.watched_namespaces),
                 },
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _injection_namespaces_are_not_istio_s(self) -> WorkspaceFile:
+        istio = {self.operator.namespace, *self.operator.watched_namespaces}
+        clash = [name for name in self.injection_namespaces if name in istio]
+        if clash:
+            raise PydanticCustomError(
+                "namespace_clash",
+                "{clash} already created by the operator install (operator.namespace or "
+                "operator.watched_namespaces); Istio's own namespaces are not injected",
+                {"path": "injection_namespaces", "clash": repr(clash)},
             )
         return self
 
@@ -258,7 +280,13 @@ def _format_error(source: str, err: Mapping[str, Any], model: type[BaseModel]) -
         return f"{source}: {path}: is required"
     if kind in ("k8s_value",):
         return f"{source}: {path}: {err['input']!r} {err['msg']}"
-    if kind in ("cluster_target", "unwatched_namespace", "tracing_address"):
+    if kind in (
+        "cluster_target",
+        "unwatched_namespace",
+        "tracing_address",
+        "namespace_clash",
+        "repeated",
+    ):
         return f"{source}: {path}: {err['msg']}"
     return f"{source}: {path}: {err['input']!r}: {err['msg']}"
 

@@ -9,7 +9,9 @@ from cdktf_cdktf_provider_null.provider import NullProvider
 from constructs import Construct
 from constructs.control_plane import ControlPlane, ControlPlaneProps
 from constructs.injection_namespaces import InjectionNamespaces, InjectionNamespacesProps
+from constructs.istio_operator import IstioOperatorInstall, IstioOperatorInstallProps
 from constructs.istio_operator_manifest import render
+from constructs.istio_releases import RELEASES
 from constructs.kubectl import Kubectl
 from constructs.operator_crd import OperatorCrd, OperatorCrdProps
 from constructs.workspace_config import WorkspaceConfig
@@ -32,12 +34,29 @@ class WorkspaceStack(TerraformStack):
         self._configure_backend()
         self._configure_providers()
         spec = config.spec
+        # Install order, which destroy reverses: the CRD, then the operator, then the
+        # IstioOperator. The operator must be running to remove the control plane it made.
         kubectl = Kubectl(self, "kubectl")
         crd = OperatorCrd(
             self,
             "operator_crd",
             OperatorCrdProps(
                 istio_version=spec.istio_version, cluster=spec.cluster, kubectl=kubectl
+            ),
+        )
+        operator = spec.operator
+        self.operator = IstioOperatorInstall(
+            self,
+            "istio_operator",
+            IstioOperatorInstallProps(
+                release=RELEASES[spec.istio_version],
+                hub=operator.hub,
+                tag=config.operator_tag,
+                namespace=operator.namespace,
+                watched_namespaces=operator.watched_namespaces,
+                resource_requests=operator.resources.requests.as_dict(),
+                resource_limits=operator.resources.limits.as_dict(),
+                depends_on=[crd.applied],
             ),
         )
         ControlPlane(
@@ -48,7 +67,7 @@ class WorkspaceStack(TerraformStack):
                 cluster=spec.cluster,
                 kubectl=kubectl,
                 delete_timeout_seconds=spec.control_plane.delete_timeout_seconds,
-                depends_on=[crd.applied],
+                depends_on=[crd.applied, *self.operator.dependables],
             ),
         )
         InjectionNamespaces(

@@ -132,11 +132,11 @@ def test_crd_file_follows_the_version(workspace: Workspace) -> None:
 def test_injection_namespaces_are_labelled(workspace: Workspace) -> None:
     config = workspace(MINIMAL_CONFIG + "injection_namespaces: [ads-api, web]\n")
     namespaces = synth_stack(config)["resource"]["kubernetes_namespace_v1"]
-    assert namespaces["injection_namespace_ads_api"]["metadata"] == {
+    assert namespaces["ads_api"]["metadata"] == {
         "name": "ads-api",
         "labels": {"istio-injection": "enabled"},
     }
-    assert namespaces["injection_namespace_web"]["metadata"]["name"] == "web"
+    assert namespaces["web"]["metadata"]["name"] == "web"
 
 
 @pytest.fixture(scope="module")
