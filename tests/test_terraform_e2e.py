@@ -124,6 +124,30 @@ def test_every_workspace_validates(deployment: Callable[[str], Deployment], work
     deployment(workspace).workdir.terraform("validate")
 
 
+OPERATOR = [
+    "kubernetes_deployment_v1__istio_operator",
+    "kubernetes_cluster_role_v1__istio_operator",
+    "kubernetes_cluster_role_binding_v1__istio_operator",
+    "kubernetes_service_account_v1__istio_operator",
+    "kubernetes_namespace_v1__istio_system",
+]
+
+
+@pytest.mark.parametrize("workspace", ["staging", "blog"])
+def test_terraform_orders_crd_operator_then_istio_operator(
+    deployment: Callable[[str], Deployment], workspace: str
+) -> None:
+    # Terraform's graph, not our JSON: apply follows it, destroy reverses it.
+    waits_for = deployment(workspace).workdir.depends_on()
+    for name in ("null_resource__control_plane", "null_resource__control_plane_removal"):
+        assert {"null_resource__operator_crd", *OPERATOR} <= waits_for[name], name
+    for name in OPERATOR:
+        assert "null_resource__operator_crd" in waits_for[name], name
+    everything_else = set(waits_for) - {"null_resource__operator_crd_removal"}
+    for name in everything_else - {"kubernetes_namespace_v1__ads_api"}:
+        assert "null_resource__operator_crd_removal" in waits_for[name], name
+
+
 def test_apply_runs_kubectl_in_order_with_the_exact_bytes(
     deployment: Callable[[str], Deployment],
 ) -> None:
@@ -147,10 +171,17 @@ def test_apply_runs_kubectl_in_order_with_the_exact_bytes(
 
     order = apply_order(result.stdout)
     control_plane = order.index("null_resource__control_plane")
-    assert order.index("null_resource__operator_crd") < control_plane
-    for address in order:
-        if address.startswith(("kubernetes_deployment", "kubernetes_cluster_role")):
-            assert order.index(address) < control_plane, address
+    for address in (
+        "null_resource__operator_crd",
+        "kubernetes_deployment_v1__istio_operator",
+        "kubernetes_cluster_role_v1__istio_operator",
+        "kubernetes_cluster_role_binding_v1__istio_operator",
+        "kubernetes_namespace_v1__istio_system",
+    ):
+        assert order.index(address) < control_plane, (address, order)
+    assert order.index("null_resource__operator_crd") < order.index(
+        "kubernetes_deployment_v1__istio_operator"
+    )
 
 
 def test_second_apply_changes_nothing_and_calls_kubectl_zero_times(
@@ -227,11 +258,16 @@ def test_destroy_deletes_the_istio_operator_first_and_the_crd_last(
         "--timeout=300s",
     ]
     destroyed = re.findall(r"terraform_data\.(\S+): Destruction complete", result.stdout)
-    assert destroyed[0] == "null_resource__control_plane_removal" or destroyed.index(
-        "null_resource__control_plane_removal"
-    ) < min(
-        (i for i, a in enumerate(destroyed) if a.startswith("kubernetes_deployment")),
-        default=len(destroyed),
+    # The IstioOperator goes while the operator still runs; then the operator; the CRD last.
+    removal = destroyed.index("null_resource__control_plane_removal")
+    for address in (
+        "kubernetes_deployment_v1__istio_operator",
+        "kubernetes_cluster_role_binding_v1__istio_operator",
+        "kubernetes_namespace_v1__istio_system",
+    ):
+        assert removal < destroyed.index(address), (address, destroyed)
+    assert destroyed.index("kubernetes_deployment_v1__istio_operator") < destroyed.index(
+        "null_resource__operator_crd"
     )
     assert destroyed[-1] == "null_resource__operator_crd_removal"
 
