@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from cdktf import AssetType, ITerraformDependable, TerraformAsset
+from cdktf import AssetType, DataResource, ITerraformDependable, TerraformAsset
 from cdktf_cdktf_provider_null.resource import Resource
 
 from constructs import Construct
@@ -36,8 +36,10 @@ class ControlPlane(Construct):
 
     As with the CRD, applying and deleting are separate resources: a changed value replaces
     `applied` (a plain re-apply, which the operator reconciles in place) and never deletes the
-    control plane. `removal` deletes the IstioOperator on destroy and waits for the operator's
-    finalizer; it depends on the operator, so the operator is still running while it does.
+    control plane. `removal` deletes the IstioOperator on destroy, or when its name or namespace
+    changes, and waits for the operator's finalizer; it depends on the operator, so the operator
+    is still running while it does. Its cluster target and timeout are `input`: changing them
+    updates it in place.
     """
 
     def __init__(self, scope: Construct, id: str, props: ControlPlaneProps) -> None:
@@ -45,20 +47,17 @@ class ControlPlane(Construct):
         manifest = props.manifest
         target = target_triggers(props.cluster)
         asset = TerraformAsset(self, "file", path=str(_materialize(manifest)), type=AssetType.FILE)
-        self.removal = Resource(
+        self.removal = DataResource(
             self,
             "removal",
-            triggers={
-                **target,
-                "namespace": manifest.namespace,
-                "name": manifest.name,
-                "delete_timeout_seconds": str(props.delete_timeout_seconds),
-            },
+            triggers_replace={"namespace": manifest.namespace, "name": manifest.name},
+            input={**target, "delete_timeout_seconds": str(props.delete_timeout_seconds)},
             provisioners=[
                 props.kubectl.step(
                     Action.DELETE_ISTIOOPERATOR,
-                    "${self.triggers.namespace}/${self.triggers.name}"
-                    "/${self.triggers.delete_timeout_seconds}",
+                    "${self.triggers_replace.namespace}/${self.triggers_replace.name}"
+                    "/${self.input.delete_timeout_seconds}",
+                    target_in="input",
                     on_destroy=True,
                 )
             ],

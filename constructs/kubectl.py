@@ -5,9 +5,10 @@ Every step runs constructs/kubectl_run.sh, copied into the stack as an asset, as
 the interpreter list and the command as separate argv entries, so no shell ever parses a config
 value, and manifest bytes go from a file to kubectl's stdin untouched.
 
-The cluster target is stored in the resource's triggers and read back as `self.triggers.*`:
-destroy-time provisioners may only refer to `self`, and a destroy must reach the cluster the
-object was created on even if the workspace has since been pointed elsewhere.
+The cluster target travels with the resource and is read back from `self`, because destroy-time
+provisioners may refer to nothing else: from `self.triggers` on the apply null_resources (a new
+target re-applies), from `self.input` on the removal terraform_data resources (a new target is
+an in-place update, never a replacement that would delete the control plane).
 """
 
 from __future__ import annotations
@@ -47,17 +48,22 @@ class Kubectl(Construct):
         self.script = TerraformAsset(self, "script", path=str(SCRIPT), type=AssetType.FILE)
 
     def step(
-        self, action: Action, argument: str, *, on_destroy: bool = False
+        self,
+        action: Action,
+        argument: str,
+        *,
+        target_in: str = "triggers",
+        on_destroy: bool = False,
     ) -> LocalExecProvisioner:
-        """A local-exec provisioner; the resource must carry `target_triggers` in its triggers."""
+        """A local-exec provisioner; `self.<target_in>` must hold the `target_triggers`."""
         return LocalExecProvisioner(
             type="local-exec",
             interpreter=[
                 "/bin/sh",
                 self.script.path,
-                "${self.triggers.credentials}",
-                "${self.triggers.kubeconfig}",
-                "${self.triggers.context}",
+                f"${{self.{target_in}.credentials}}",
+                f"${{self.{target_in}.kubeconfig}}",
+                f"${{self.{target_in}.context}}",
                 action.value,
             ],
             command=argument,

@@ -23,6 +23,12 @@ fi
 
 case $credentials in
   kubeconfig)
+    # The kubernetes provider would let these override its kubeconfig; kubectl would not.
+    # Synth refuses them too; this guards an apply run in a different shell.
+    if [ -n "${KUBE_HOST:-}${KUBE_TOKEN:-}${KUBE_CLUSTER_CA_CERT_DATA:-}${KUBE_CLIENT_CERT_DATA:-}${KUBE_CLIENT_KEY_DATA:-}${KUBE_USER:-}${KUBE_PASSWORD:-}${KUBE_INSECURE:-}${KUBE_TLS_SERVER_NAME:-}${KUBE_PROXY_URL:-}" ]; then
+      echo "istio-kubectl: KUBE_* cluster variables are set, which the kubernetes provider would use instead of $kubeconfig; unset them, or use credentials: environment" >&2
+      exit 2
+    fi
     # The kubernetes provider expands a leading ~ in config_path; do the same.
     case $kubeconfig in
       "~/"*) kubeconfig="$HOME/${kubeconfig#"~/"}" ;;

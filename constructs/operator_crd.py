@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from cdktf import AssetType, TerraformAsset
+from cdktf import AssetType, DataResource, TerraformAsset
 from cdktf_cdktf_provider_null.resource import Resource
 
 from constructs import Construct
@@ -27,10 +27,12 @@ class OperatorCrdProps:
 class OperatorCrd(Construct):
     """Applies manifests/<version>/crd-operator.yaml and waits until it is Established.
 
-    Two resources, because a replacement must not delete: `applied` is replaced whenever the
-    file's bytes change (its trigger is their sha1) and only applies; `removal` never changes and
-    deletes the CRD when the stack is destroyed. Everything else in the stack depends on `applied`,
-    so on destroy the CRD goes last.
+    Two resources, because a replacement must not delete: `applied` (a null_resource) is replaced
+    whenever the file's bytes change (its trigger is their sha1) and only applies; `removal` (a
+    terraform_data) deletes the CRD, and with it every IstioOperator, only when the stack is
+    destroyed. Its cluster target is `input`, updated in place, so repointing the workspace never
+    replaces it. Everything else in the stack depends on `applied`, so on destroy the CRD goes
+    last.
     """
 
     def __init__(self, scope: Construct, id: str, props: OperatorCrdProps) -> None:
@@ -40,12 +42,18 @@ class OperatorCrd(Construct):
         target = target_triggers(props.cluster)
         asset = TerraformAsset(self, "file", path=str(MANIFESTS / relative), type=AssetType.FILE)
 
-        self.removal = Resource(
+        self.removal = DataResource(
             self,
             "removal",
-            triggers={**target, "crd": CRD_NAME},
+            triggers_replace={"crd": CRD_NAME},
+            input=target,
             provisioners=[
-                props.kubectl.step(Action.DELETE_CRD, "${self.triggers.crd}", on_destroy=True)
+                props.kubectl.step(
+                    Action.DELETE_CRD,
+                    "${self.triggers_replace.crd}",
+                    target_in="input",
+                    on_destroy=True,
+                )
             ],
         )
         self.removal.override_logical_id("operator_crd_removal")

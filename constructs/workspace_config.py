@@ -35,6 +35,21 @@ IstioVersion = Literal["1.7.3", "1.23.6"]
 KUBECONFIG_ENV = "ISTIO_KUBECONFIG"
 KUBE_CONTEXT_ENV = "ISTIO_KUBE_CONTEXT"
 
+# The kubernetes provider lets these override the cluster or credentials of its kubeconfig;
+# kubectl ignores them. With a kubeconfig target, either would make the two disagree.
+PROVIDER_OVERRIDE_ENV = (
+    "KUBE_HOST",
+    "KUBE_TOKEN",
+    "KUBE_CLUSTER_CA_CERT_DATA",
+    "KUBE_CLIENT_CERT_DATA",
+    "KUBE_CLIENT_KEY_DATA",
+    "KUBE_USER",
+    "KUBE_PASSWORD",
+    "KUBE_INSECURE",
+    "KUBE_TLS_SERVER_NAME",
+    "KUBE_PROXY_URL",
+)
+
 
 class ConfigError(Exception):
     """Raised when one or more workspace files are unusable; `problems` holds one line each."""
@@ -205,6 +220,22 @@ class Proxy(_Strict):
         "do sleep 1; done",
     ]
 
+    @model_validator(mode="after")
+    def _hold_keeps_pilot_agent_wait(self) -> Proxy:
+        # Any sidecar lifecycle replaces the injector's own `pilot-agent wait` postStart hook
+        # (Istio 1.7 through 1.23), so holding the application needs that hook written here.
+        lifecycle = self.post_start_command is not None or self.pre_stop_command is not None
+        waits = (self.post_start_command or [])[:2] == ["pilot-agent", "wait"]
+        if self.hold_application_until_proxy_starts and lifecycle and not waits:
+            raise PydanticCustomError(
+                "hold_needs_wait",
+                "{value} must start with pilot-agent wait while "
+                "hold_application_until_proxy_starts is true: a sidecar lifecycle replaces "
+                "Istio's own postStart hook, so the application would no longer wait for the proxy",
+                {"path": "proxy.post_start_command", "value": repr(self.post_start_command)},
+            )
+        return self
+
 
 class WorkspaceFile(_Strict):
     """The schema of config/<workspace>.yaml."""
@@ -286,6 +317,7 @@ def _format_error(source: str, err: Mapping[str, Any], model: type[BaseModel]) -
         "tracing_address",
         "namespace_clash",
         "repeated",
+        "hold_needs_wait",
     ):
         return f"{source}: {path}: {err['msg']}"
     return f"{source}: {path}: {err['input']!r}: {err['msg']}"
@@ -333,13 +365,24 @@ def load_file(path: Path, root: Path, environ: Mapping[str, str] | None = None) 
         raise ConfigError([f"{source}: {where}not valid YAML: {problem}"]) from None
     if not isinstance(data, dict):
         raise ConfigError([f"{source}: the file must be a mapping of settings, got {data!r}"])
-    data = _apply_env_overrides(data, os.environ if environ is None else environ)
+    environ = os.environ if environ is None else environ
+    data = _apply_env_overrides(data, environ)
     try:
         spec = WorkspaceFile.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(
             [_format_error(source, e, WorkspaceFile) for e in exc.errors(include_url=False)]
         ) from None
+    leaking = [name for name in PROVIDER_OVERRIDE_ENV if environ.get(name)]
+    if spec.cluster.credentials == "kubeconfig" and leaking:
+        raise ConfigError(
+            [
+                f"{source}: cluster: {', '.join(leaking)} set in the environment would make the "
+                f"kubernetes provider override {spec.cluster.kubeconfig} (context "
+                f"{spec.cluster.context}) while kubectl follows the kubeconfig; unset them, or "
+                "use credentials: environment"
+            ]
+        )
     return WorkspaceConfig(name=path.stem, source=source, spec=spec)
 
 

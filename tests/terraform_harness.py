@@ -10,7 +10,8 @@ run for real, local-exec included. What changes, and nothing else:
   provisioners becomes `self.triggers_replace.`;
 - any other resource's arguments become the `input` of its terraform_data, so a changed argument
   is an in-place update, as for most Kubernetes objects;
-- the provider blocks and required_providers go, and the backend is local, in a given directory.
+- the provider blocks and required_providers go, and the backend is local, in a given directory;
+- the stack's own terraform_data resources stay as they are, references mapped.
 
 Provisioner blocks are otherwise kept byte for byte, and the stack's assets are copied along.
 """
@@ -64,6 +65,12 @@ def _rewrite(value: Any, null_resource: bool) -> Any:
     return re.sub(r"\$\{([^}]*)\}", expression, value)
 
 
+def _map_address(address: str) -> str:
+    return _ADDRESS.sub(
+        lambda m: f"terraform_data.{projected_name(m.group(1), m.group(2))}", address
+    )
+
+
 def project(stack: dict[str, Any], state_dir: Path) -> dict[str, Any]:
     """The provider-free projection of a synthesized stack (see the module docstring)."""
     out: dict[str, Any] = {k: v for k, v in stack.items() if k not in ("provider", "resource")}
@@ -71,6 +78,11 @@ def project(stack: dict[str, Any], state_dir: Path) -> dict[str, Any]:
     projected: dict[str, Any] = {}
     for resource_type, resources in stack.get("resource", {}).items():
         for name, body in resources.items():
+            if resource_type == "terraform_data":  # built in already: kept, references mapped
+                projected[name] = _rewrite(body, null_resource=False)
+                if "depends_on" in body:
+                    projected[name]["depends_on"] = [_map_address(d) for d in body["depends_on"]]
+                continue
             is_null = resource_type == "null_resource"
             new: dict[str, Any] = {}
             if is_null:
@@ -79,12 +91,7 @@ def project(stack: dict[str, Any], state_dir: Path) -> dict[str, Any]:
                 arguments = {k: v for k, v in body.items() if k not in META_ARGUMENTS and k != "//"}
                 new["input"] = _rewrite(arguments, null_resource=False)
             if "depends_on" in body:
-                new["depends_on"] = [
-                    _ADDRESS.sub(
-                        lambda m: f"terraform_data.{projected_name(m.group(1), m.group(2))}", dep
-                    )
-                    for dep in body["depends_on"]
-                ]
+                new["depends_on"] = [_map_address(d) for d in body["depends_on"]]
             for key in ("provisioner", "lifecycle"):
                 if key in body:
                     new[key] = _rewrite(body[key], null_resource=is_null)

@@ -17,15 +17,19 @@ from constructs.workspace_config import WorkspaceConfig
 from tests.conftest import MINIMAL_CONFIG, shipped, synth_stack
 
 Workspace = Callable[..., WorkspaceConfig]
-SELF_TARGET = [
-    "${self.triggers.credentials}",
-    "${self.triggers.kubeconfig}",
-    "${self.triggers.context}",
-]
+
+
+def self_target(source: str) -> list[str]:
+    return [f"${{self.{source}.{key}}}" for key in ("credentials", "kubeconfig", "context")]
 
 
 def null_resources(stack: dict[str, Any]) -> dict[str, Any]:
     resources: dict[str, Any] = stack["resource"]["null_resource"]
+    return resources
+
+
+def removals(stack: dict[str, Any]) -> dict[str, Any]:
+    resources: dict[str, Any] = stack["resource"]["terraform_data"]
     return resources
 
 
@@ -39,7 +43,8 @@ def steps(resource: dict[str, Any]) -> list[tuple[str, str, str | None]]:
         assert re.fullmatch(
             r"assets/kubectl_script_[0-9A-F]+/[0-9A-F]+/kubectl_run\.sh", interpreter[1]
         )
-        assert interpreter[2:5] == SELF_TARGET
+        # Apply steps read the target from their triggers, removals from their input.
+        assert interpreter[2:5] == self_target("input" if "input" in resource else "triggers")
         out.append((interpreter[5], local["command"], local.get("when")))
     return out
 
@@ -58,7 +63,7 @@ def test_crd_is_applied_then_waited_for_and_triggered_by_its_sha1() -> None:
     assert (apply, when) == ("apply", None)
     assert re.fullmatch(r"assets/operator_crd_file_[0-9A-F]+/[0-9A-F]+/crd-operator\.yaml", path)
     assert wait == ("wait-established", "istiooperators.install.istio.io", None)
-    assert crd["depends_on"] == ["null_resource.operator_crd_removal"]
+    assert crd["depends_on"] == ["terraform_data.operator_crd_removal"]
 
 
 def test_istio_operator_is_triggered_by_the_rendered_bytes_only() -> None:
@@ -89,10 +94,11 @@ def test_istio_operator_waits_for_the_crd_the_operator_and_its_namespace() -> No
     resources = null_resources(synth_stack(shipped("staging")))
     assert resources["control_plane"]["depends_on"] == [
         *OPERATOR_AND_CRD,
-        "null_resource.control_plane_removal",
+        "terraform_data.control_plane_removal",
     ]
     # The removal depends on the same, so on destroy it runs while the operator still runs.
-    assert resources["control_plane_removal"]["depends_on"] == OPERATOR_AND_CRD
+    removal = removals(synth_stack(shipped("staging")))["control_plane_removal"]
+    assert removal["depends_on"] == OPERATOR_AND_CRD
 
 
 def test_the_operator_is_installed_after_the_crd() -> None:
@@ -103,21 +109,26 @@ def test_the_operator_is_installed_after_the_crd() -> None:
                 assert body["depends_on"] == ["null_resource.operator_crd"], (tf_type, name)
 
 
-def test_destroy_deletes_the_istio_operator_then_the_crd_from_triggers_only() -> None:
-    resources = null_resources(synth_stack(shipped("production")))
+def test_destroy_deletes_the_istio_operator_then_the_crd_from_self_only() -> None:
+    resources = removals(synth_stack(shipped("production")))
     removal = resources["control_plane_removal"]
-    assert removal["triggers"] == {
+    # A new name or namespace replaces the removal (the old IstioOperator is deleted); a new
+    # cluster target or timeout only updates its input.
+    assert removal["triggers_replace"] == {
+        "namespace": "istio-system",
+        "name": "default-istiocontrolplane",
+    }
+    assert removal["input"] == {
         "credentials": "kubeconfig",
         "kubeconfig": "~/.kube/config",
         "context": "production",
-        "namespace": "istio-system",
-        "name": "default-istiocontrolplane",
         "delete_timeout_seconds": "600",
     }
     assert steps(removal) == [
         (
             "delete-istiooperator",
-            "${self.triggers.namespace}/${self.triggers.name}/${self.triggers.delete_timeout_seconds}",
+            "${self.triggers_replace.namespace}/${self.triggers_replace.name}"
+            "/${self.input.delete_timeout_seconds}",
             "destroy",
         )
     ]
@@ -126,22 +137,31 @@ def test_destroy_deletes_the_istio_operator_then_the_crd_from_triggers_only() ->
     # which everything else depends on, so it runs last.
     assert removal["depends_on"] == OPERATOR_AND_CRD
     crd_removal = resources["operator_crd_removal"]
-    assert steps(crd_removal) == [("delete-crd", "${self.triggers.crd}", "destroy")]
+    assert crd_removal["triggers_replace"] == {"crd": "istiooperators.install.istio.io"}
+    assert steps(crd_removal) == [("delete-crd", "${self.triggers_replace.crd}", "destroy")]
     assert "depends_on" not in crd_removal
 
 
-def test_destroy_time_provisioners_refer_only_to_self() -> None:
+def test_provisioners_refer_only_to_self() -> None:
     text = json.dumps(synth_stack(shipped("staging")))
     for reference in re.findall(r"\$\{([^}]*)\}", text):
-        assert reference.startswith("self.triggers."), reference
+        assert reference.startswith(("self.triggers.", "self.input.", "self.triggers_replace.")), (
+            reference
+        )
 
 
 def test_environment_credentials_reach_kubectl_as_a_mode_not_values(workspace: Workspace) -> None:
     config = workspace('cluster: {credentials: environment}\nistio_version: "1.7.3"\n')
-    for resource in null_resources(synth_stack(config)).values():
-        assert resource["triggers"]["credentials"] == "environment"
-        assert resource["triggers"]["kubeconfig"] == ""
-        assert resource["triggers"]["context"] == ""
+    stack = synth_stack(config)
+    targets = [r["triggers"] for r in null_resources(stack).values()]
+    targets += [r["input"] for r in removals(stack).values()]
+    assert len(targets) == 4
+    for target in targets:
+        assert (target["credentials"], target["kubeconfig"], target["context"]) == (
+            "environment",
+            "",
+            "",
+        )
 
 
 def test_crd_file_follows_the_version(workspace: Workspace) -> None:

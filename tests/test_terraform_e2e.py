@@ -66,8 +66,8 @@ class Deployment:
     def stack_dir(self) -> Path:
         return self.project / "cdktf.out" / "stacks" / self.workspace
 
-    def synth(self) -> None:
-        env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    def synth(self, **overrides: str) -> None:
+        env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", **overrides}
         env["CDKTF_OUTDIR"] = str(self.project / "cdktf.out")
         result = subprocess.run(
             [sys.executable, "main.py"], cwd=self.project, env=env, capture_output=True, text=True
@@ -139,13 +139,13 @@ def test_terraform_orders_crd_operator_then_istio_operator(
 ) -> None:
     # Terraform's graph, not our JSON: apply follows it, destroy reverses it.
     waits_for = deployment(workspace).workdir.depends_on()
-    for name in ("null_resource__control_plane", "null_resource__control_plane_removal"):
+    for name in ("null_resource__control_plane", "control_plane_removal"):
         assert {"null_resource__operator_crd", *OPERATOR} <= waits_for[name], name
     for name in OPERATOR:
         assert "null_resource__operator_crd" in waits_for[name], name
-    everything_else = set(waits_for) - {"null_resource__operator_crd_removal"}
+    everything_else = set(waits_for) - {"operator_crd_removal"}
     for name in everything_else - {"kubernetes_namespace_v1__ads_api"}:
-        assert "null_resource__operator_crd_removal" in waits_for[name], name
+        assert "operator_crd_removal" in waits_for[name], name
 
 
 def test_apply_runs_kubectl_in_order_with_the_exact_bytes(
@@ -231,6 +231,45 @@ def test_editing_the_crd_file_reapplies_only_the_crd(
     assert wait.verb[0] == "wait"
 
 
+def test_pointing_at_another_kubeconfig_reapplies_and_deletes_nothing(
+    deployment: Callable[[str], Deployment],
+) -> None:
+    staging = deployment("staging")
+    staging.workdir.terraform("apply", "-auto-approve", "-input=false")
+    staging.calls()
+    # A teammate's own copy of the credentials, through the documented override.
+    staging.synth(ISTIO_KUBECONFIG="~/clusters/staging.yaml")
+    staging.workdir.terraform("apply", "-auto-approve", "-input=false")
+    moved = str(staging.home / "clusters" / "staging.yaml")
+    calls = staging.calls()
+    assert [c.verb[0] for c in calls] == ["apply", "wait", "apply"]
+    assert {c.target for c in calls} == {(moved, "staging")}
+    # Destroy follows the new target too, as the kubernetes provider does.
+    staging.workdir.terraform("destroy", "-auto-approve", "-input=false")
+    calls = staging.calls()
+    assert [c.verb[0] for c in calls] == ["delete", "delete"]
+    assert {c.target for c in calls} == {(moved, "staging")}
+
+
+def test_renaming_the_control_plane_deletes_the_old_istio_operator(
+    deployment: Callable[[str], Deployment],
+) -> None:
+    staging = deployment("staging")
+    staging.workdir.terraform("apply", "-auto-approve", "-input=false")
+    staging.calls()
+    staging.edit("config/staging.yaml", "name: default-istiocontrolplane", "name: mesh")
+    staging.synth()
+    staging.workdir.terraform("apply", "-auto-approve", "-input=false")
+    [delete, apply] = staging.calls()
+    assert delete.verb[:3] == [
+        "delete",
+        "istiooperators.install.istio.io",
+        "default-istiocontrolplane",
+    ]
+    assert apply.verb == ["apply", "-f", "-"]
+    assert b'name: "mesh"' in apply.stdin
+
+
 def test_destroy_deletes_the_istio_operator_first_and_the_crd_last(
     deployment: Callable[[str], Deployment],
 ) -> None:
@@ -259,7 +298,7 @@ def test_destroy_deletes_the_istio_operator_first_and_the_crd_last(
     ]
     destroyed = re.findall(r"terraform_data\.(\S+): Destruction complete", result.stdout)
     # The IstioOperator goes while the operator still runs; then the operator; the CRD last.
-    removal = destroyed.index("null_resource__control_plane_removal")
+    removal = destroyed.index("control_plane_removal")
     for address in (
         "kubernetes_deployment_v1__istio_operator",
         "kubernetes_cluster_role_binding_v1__istio_operator",
@@ -269,7 +308,7 @@ def test_destroy_deletes_the_istio_operator_first_and_the_crd_last(
     assert destroyed.index("kubernetes_deployment_v1__istio_operator") < destroyed.index(
         "null_resource__operator_crd"
     )
-    assert destroyed[-1] == "null_resource__operator_crd_removal"
+    assert destroyed[-1] == "operator_crd_removal"
 
 
 def test_environment_credentials_use_a_private_kubeconfig_removed_afterwards(
@@ -301,6 +340,17 @@ def test_environment_credentials_use_a_private_kubeconfig_removed_afterwards(
     assert list(scratch.iterdir()) == []  # every private kubeconfig was removed
     state = (cloud.workdir.path / "state" / "terraform.tfstate").read_text()
     assert "token-value" not in state
+
+
+def test_kube_variables_in_the_apply_shell_stop_kubectl_in_kubeconfig_mode(
+    deployment: Callable[[str], Deployment],
+) -> None:
+    staging = deployment("staging")
+    staging.workdir.env["KUBE_HOST"] = "https://198.51.100.7"
+    result = staging.workdir.terraform("apply", "-auto-approve", "-input=false", check=False)
+    assert result.returncode != 0
+    assert "KUBE_* cluster variables are set" in result.stderr + result.stdout
+    assert staging.calls() == []
 
 
 def test_missing_kubectl_fails_the_apply_with_the_promised_message(

@@ -165,3 +165,38 @@ def test_kubeconfig_and_context_can_be_overridden_from_the_environment(tmp_path:
     env = {"ISTIO_KUBECONFIG": "~/clusters/staging.yaml", "ISTIO_KUBE_CONTEXT": "stg-admin"}
     cluster = load_file(path, tmp_path, environ=env).spec.cluster
     assert (cluster.kubeconfig, cluster.context) == ("~/clusters/staging.yaml", "stg-admin")
+
+
+def test_kube_variables_that_would_retarget_the_provider_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "config").mkdir()
+    path = tmp_path / "config" / "staging.yaml"
+    path.write_text(MINIMAL_CONFIG)
+    with pytest.raises(ConfigError) as caught:
+        load_file(path, tmp_path, environ={"KUBE_HOST": "https://elsewhere", "KUBE_TOKEN": "x"})
+    assert caught.value.problems == [
+        "config/staging.yaml: cluster: KUBE_HOST, KUBE_TOKEN set in the environment would make "
+        "the kubernetes provider override ~/.kube/config (context test) while kubectl follows "
+        "the kubeconfig; unset them, or use credentials: environment"
+    ]
+    # The Terraform Cloud mode is made of exactly these variables.
+    path.write_text('cluster: {credentials: environment}\nistio_version: "1.23.6"\n')
+    assert load_file(path, tmp_path, environ={"KUBE_HOST": "https://x"}).name == "staging"
+
+
+def test_holding_the_application_keeps_pilot_agent_wait(tmp_path: Path) -> None:
+    [problem] = problems_of(
+        tmp_path, MINIMAL_CONFIG + "proxy: {post_start_command: [sleep, '5']}\n"
+    )
+    assert problem.startswith(
+        "config/production.yaml: proxy.post_start_command: ['sleep', '5'] must start with "
+        "pilot-agent wait while hold_application_until_proxy_starts is true"
+    ), problem
+    [problem] = problems_of(tmp_path, MINIMAL_CONFIG + "proxy: {post_start_command: null}\n")
+    assert "proxy.post_start_command: None must start with pilot-agent wait" in problem
+    # Without a lifecycle at all, Istio adds its own hook; without hold, nothing is needed.
+    for proxy in (
+        "{post_start_command: null, pre_stop_command: null}",
+        "{hold_application_until_proxy_starts: false, post_start_command: null}",
+    ):
+        (tmp_path / "config" / "ok.yaml").write_text(MINIMAL_CONFIG + f"proxy: {proxy}\n")
+        load_file(tmp_path / "config" / "ok.yaml", tmp_path, environ={})
