@@ -52,6 +52,28 @@ _ISTIO_API_GROUPS_1_7 = (
     "security.istio.io",
 )
 
+# Rules that both releases' charts carry unchanged, so each release below reads as its chart's
+# rule list in order, and what changed between them stands out.
+_WEBHOOKS = ClusterRoleRule(
+    api_groups=("admissionregistration.k8s.io",),
+    resources=("mutatingwebhookconfigurations", "validatingwebhookconfigurations"),
+)
+_CRDS = ClusterRoleRule(
+    api_groups=("apiextensions.k8s.io",),
+    resources=("customresourcedefinitions.apiextensions.k8s.io", "customresourcedefinitions"),
+)
+_AUTOSCALERS = ClusterRoleRule(api_groups=("autoscaling",), resources=("horizontalpodautoscalers",))
+_SERVICE_MONITORS = ClusterRoleRule(
+    api_groups=("monitoring.coreos.com",),
+    resources=("servicemonitors",),
+    verbs=("get", "create", "update"),
+)
+_DISRUPTION_BUDGETS = ClusterRoleRule(api_groups=("policy",), resources=("poddisruptionbudgets",))
+_RBAC = ClusterRoleRule(
+    api_groups=("rbac.authorization.k8s.io",),
+    resources=("clusterrolebindings", "clusterroles", "roles", "rolebindings"),
+)
+
 # The 1.7-era chart rendered the operator namespace with these labels. Later charts stopped
 # rendering it (helm's --create-namespace makes it unlabelled), but we keep both labels for every
 # release: `istio-injection: disabled` keeps the operator's own pod out of the mesh it installs
@@ -63,17 +85,8 @@ ISTIO_1_7_3 = IstioRelease(
     version="1.7.3",
     cluster_role_rules=(
         *(ClusterRoleRule(api_groups=(group,), resources=_ALL) for group in _ISTIO_API_GROUPS_1_7),
-        ClusterRoleRule(
-            api_groups=("admissionregistration.k8s.io",),
-            resources=("mutatingwebhookconfigurations", "validatingwebhookconfigurations"),
-        ),
-        ClusterRoleRule(
-            api_groups=("apiextensions.k8s.io",),
-            resources=(
-                "customresourcedefinitions.apiextensions.k8s.io",
-                "customresourcedefinitions",
-            ),
-        ),
+        _WEBHOOKS,
+        _CRDS,
         ClusterRoleRule(
             api_groups=("apps", "extensions"),
             resources=(
@@ -85,17 +98,10 @@ ISTIO_1_7_3 = IstioRelease(
                 "statefulsets",
             ),
         ),
-        ClusterRoleRule(api_groups=("autoscaling",), resources=("horizontalpodautoscalers",)),
-        ClusterRoleRule(
-            api_groups=("monitoring.coreos.com",),
-            resources=("servicemonitors",),
-            verbs=("get", "create", "update"),
-        ),
-        ClusterRoleRule(api_groups=("policy",), resources=("poddisruptionbudgets",)),
-        ClusterRoleRule(
-            api_groups=("rbac.authorization.k8s.io",),
-            resources=("clusterrolebindings", "clusterroles", "roles", "rolebindings"),
-        ),
+        _AUTOSCALERS,
+        _SERVICE_MONITORS,
+        _DISRUPTION_BUDGETS,
+        _RBAC,
         ClusterRoleRule(
             api_groups=("",),
             resources=(
@@ -132,32 +138,16 @@ ISTIO_1_23_6 = IstioRelease(
             ClusterRoleRule(api_groups=(group,), resources=_ALL)
             for group in (*_ISTIO_API_GROUPS_1_7, "telemetry.istio.io", "extensions.istio.io")
         ),
-        ClusterRoleRule(
-            api_groups=("admissionregistration.k8s.io",),
-            resources=("mutatingwebhookconfigurations", "validatingwebhookconfigurations"),
-        ),
-        ClusterRoleRule(
-            api_groups=("apiextensions.k8s.io",),
-            resources=(
-                "customresourcedefinitions.apiextensions.k8s.io",
-                "customresourcedefinitions",
-            ),
-        ),
+        _WEBHOOKS,
+        _CRDS,
         ClusterRoleRule(
             api_groups=("apps", "extensions"),
             resources=("daemonsets", "deployments", "deployments/finalizers", "replicasets"),
         ),
-        ClusterRoleRule(api_groups=("autoscaling",), resources=("horizontalpodautoscalers",)),
-        ClusterRoleRule(
-            api_groups=("monitoring.coreos.com",),
-            resources=("servicemonitors",),
-            verbs=("get", "create", "update"),
-        ),
-        ClusterRoleRule(api_groups=("policy",), resources=("poddisruptionbudgets",)),
-        ClusterRoleRule(
-            api_groups=("rbac.authorization.k8s.io",),
-            resources=("clusterrolebindings", "clusterroles", "roles", "rolebindings"),
-        ),
+        _AUTOSCALERS,
+        _SERVICE_MONITORS,
+        _DISRUPTION_BUDGETS,
+        _RBAC,
         # Leader election holds a Lease in the operator namespace.
         ClusterRoleRule(
             api_groups=("coordination.k8s.io",),

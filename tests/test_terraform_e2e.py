@@ -94,6 +94,12 @@ class Deployment:
         [path] = [p for p in (self.stack_dir / "assets").rglob("*") if p.name == suffix]
         return path.read_bytes()
 
+    def apply(self, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.workdir.terraform("apply", "-auto-approve", "-input=false", check=check)
+
+    def destroy(self) -> subprocess.CompletedProcess[str]:
+        return self.destroy()
+
     def edit(self, relative: str, old: str, new: str) -> None:
         path = self.project / relative
         text = path.read_text()
@@ -112,6 +118,15 @@ def deployment(project_copy: Path, tmp_path: Path) -> Callable[[str], Deployment
         return deployed
 
     return make
+
+
+@pytest.fixture
+def applied_staging(deployment: Callable[[str], Deployment]) -> Deployment:
+    """Staging, applied once, with the calls of that first apply already read."""
+    staging = deployment("staging")
+    staging.apply()
+    staging.calls()
+    return staging
 
 
 def apply_order(output: str) -> list[str]:
@@ -152,7 +167,7 @@ def test_apply_runs_kubectl_in_order_with_the_exact_bytes(
     deployment: Callable[[str], Deployment],
 ) -> None:
     staging = deployment("staging")
-    result = staging.workdir.terraform("apply", "-auto-approve", "-input=false")
+    result = staging.apply()
     calls = staging.calls()
     kubeconfig = str(staging.home / ".kube" / "config")
     assert [c.target for c in calls] == [(kubeconfig, "staging")] * 3
@@ -185,46 +200,36 @@ def test_apply_runs_kubectl_in_order_with_the_exact_bytes(
 
 
 def test_second_apply_changes_nothing_and_calls_kubectl_zero_times(
-    deployment: Callable[[str], Deployment],
+    applied_staging: Deployment,
 ) -> None:
-    staging = deployment("staging")
-    staging.workdir.terraform("apply", "-auto-approve", "-input=false")
-    staging.calls()
+    staging = applied_staging
     staging.synth()
-    result = staging.workdir.terraform("apply", "-auto-approve", "-input=false")
+    result = staging.apply()
     assert "0 added, 0 changed, 0 destroyed" in result.stdout
     assert staging.calls() == []
 
 
-def test_a_pilot_value_reapplies_only_the_istio_operator(
-    deployment: Callable[[str], Deployment],
-) -> None:
-    staging = deployment("staging")
-    staging.workdir.terraform("apply", "-auto-approve", "-input=false")
-    staging.calls()
+def test_a_pilot_value_reapplies_only_the_istio_operator(applied_staging: Deployment) -> None:
+    staging = applied_staging
     staging.edit(
         "config/staging.yaml",
         "limits: {cpu: 100m, memory: 256Mi}",
         "limits: {cpu: 200m, memory: 256Mi}",
     )
     staging.synth()
-    staging.workdir.terraform("apply", "-auto-approve", "-input=false")
+    staging.apply()
     [call] = staging.calls()
     assert call.verb == ["apply", "-f", "-"]
     assert b'limits: {"cpu": "200m", "memory": "256Mi"}' in call.stdin
 
 
-def test_editing_the_crd_file_reapplies_only_the_crd(
-    deployment: Callable[[str], Deployment],
-) -> None:
-    staging = deployment("staging")
-    staging.workdir.terraform("apply", "-auto-approve", "-input=false")
-    staging.calls()
+def test_editing_the_crd_file_reapplies_only_the_crd(applied_staging: Deployment) -> None:
+    staging = applied_staging
     staging.edit(
         "manifests/1.23.6/crd-operator.yaml", "      - io\n", "      - io\n      - istioop\n"
     )
     staging.synth()
-    staging.workdir.terraform("apply", "-auto-approve", "-input=false")
+    staging.apply()
     [apply, wait] = staging.calls()
     assert apply.stdin == (staging.project / "manifests/1.23.6/crd-operator.yaml").read_bytes()
     assert b"- istioop" in apply.stdin
@@ -232,34 +237,30 @@ def test_editing_the_crd_file_reapplies_only_the_crd(
 
 
 def test_pointing_at_another_kubeconfig_reapplies_and_deletes_nothing(
-    deployment: Callable[[str], Deployment],
+    applied_staging: Deployment,
 ) -> None:
-    staging = deployment("staging")
-    staging.workdir.terraform("apply", "-auto-approve", "-input=false")
-    staging.calls()
+    staging = applied_staging
     # A teammate's own copy of the credentials, through the documented override.
     staging.synth(ISTIO_KUBECONFIG="~/clusters/staging.yaml")
-    staging.workdir.terraform("apply", "-auto-approve", "-input=false")
+    staging.apply()
     moved = str(staging.home / "clusters" / "staging.yaml")
     calls = staging.calls()
     assert [c.verb[0] for c in calls] == ["apply", "wait", "apply"]
     assert {c.target for c in calls} == {(moved, "staging")}
     # Destroy follows the new target too, as the kubernetes provider does.
-    staging.workdir.terraform("destroy", "-auto-approve", "-input=false")
+    staging.destroy()
     calls = staging.calls()
     assert [c.verb[0] for c in calls] == ["delete", "delete"]
     assert {c.target for c in calls} == {(moved, "staging")}
 
 
 def test_renaming_the_control_plane_deletes_the_old_istio_operator(
-    deployment: Callable[[str], Deployment],
+    applied_staging: Deployment,
 ) -> None:
-    staging = deployment("staging")
-    staging.workdir.terraform("apply", "-auto-approve", "-input=false")
-    staging.calls()
+    staging = applied_staging
     staging.edit("config/staging.yaml", "name: default-istiocontrolplane", "name: mesh")
     staging.synth()
-    staging.workdir.terraform("apply", "-auto-approve", "-input=false")
+    staging.apply()
     [delete, apply] = staging.calls()
     assert delete.verb[:3] == [
         "delete",
@@ -274,9 +275,9 @@ def test_destroy_deletes_the_istio_operator_first_and_the_crd_last(
     deployment: Callable[[str], Deployment],
 ) -> None:
     blog = deployment("blog")
-    blog.workdir.terraform("apply", "-auto-approve", "-input=false")
+    blog.apply()
     blog.calls()
-    result = blog.workdir.terraform("destroy", "-auto-approve", "-input=false")
+    result = blog.destroy()
     [iop_delete, crd_delete] = blog.calls()
     assert iop_delete.verb == [
         "delete",
@@ -326,7 +327,7 @@ def test_environment_credentials_use_a_private_kubeconfig_removed_afterwards(
         KUBE_CLUSTER_CA_CERT_DATA="-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",
         TMPDIR=str(scratch),
     )
-    cloud.workdir.terraform("apply", "-auto-approve", "-input=false")
+    cloud.apply()
     calls = cloud.calls()
     assert len(calls) == 3
     for call in calls:
@@ -347,7 +348,7 @@ def test_kube_variables_in_the_apply_shell_stop_kubectl_in_kubeconfig_mode(
 ) -> None:
     staging = deployment("staging")
     staging.workdir.env["KUBE_HOST"] = "https://198.51.100.7"
-    result = staging.workdir.terraform("apply", "-auto-approve", "-input=false", check=False)
+    result = staging.apply(check=False)
     assert result.returncode != 0
     assert "KUBE_* cluster variables are set" in result.stderr + result.stdout
     assert staging.calls() == []
@@ -358,7 +359,7 @@ def test_missing_kubectl_fails_the_apply_with_the_promised_message(
 ) -> None:
     staging = deployment("staging")
     staging.workdir.env["PATH"] = str(staging.tmp / "empty-bin")
-    result = staging.workdir.terraform("apply", "-auto-approve", "-input=false", check=False)
+    result = staging.apply(check=False)
     assert result.returncode != 0
     assert "kubectl was not found on PATH, so nothing was applied" in result.stderr + result.stdout
     assert staging.calls() == []
