@@ -98,7 +98,7 @@ class Deployment:
         return self.workdir.terraform("apply", "-auto-approve", "-input=false", check=check)
 
     def destroy(self) -> subprocess.CompletedProcess[str]:
-        return self.destroy()
+        return self.workdir.terraform("destroy", "-auto-approve", "-input=false")
 
     def edit(self, relative: str, old: str, new: str) -> None:
         path = self.project / relative
