@@ -5,9 +5,13 @@
 # so a `$(...)` in a manifest arrives literally.
 set -eu
 
-if [ "$#" -ne 5 ]; then
-  echo "istio-kubectl: expected 5 arguments, got $#" >&2
+fail() {
+  printf 'istio-kubectl: %s\n' "$*" >&2
   exit 2
+}
+
+if [ "$#" -ne 5 ]; then
+  fail "expected 5 arguments, got $#"
 fi
 credentials=$1 kubeconfig=$2 context=$3 action=$4 argument=$5
 
@@ -21,88 +25,99 @@ if ! command -v kubectl >/dev/null 2>&1; then
   exit 127
 fi
 
-case $credentials in
-  kubeconfig)
-    # The kubernetes provider would let these override its kubeconfig; kubectl would not.
-    # Synth refuses them too; this guards an apply run in a different shell.
-    if [ -n "${KUBE_HOST:-}${KUBE_TOKEN:-}${KUBE_CLUSTER_CA_CERT_DATA:-}${KUBE_CLIENT_CERT_DATA:-}${KUBE_CLIENT_KEY_DATA:-}${KUBE_USER:-}${KUBE_PASSWORD:-}${KUBE_INSECURE:-}${KUBE_TLS_SERVER_NAME:-}${KUBE_PROXY_URL:-}" ]; then
-      echo "istio-kubectl: KUBE_* cluster variables are set, which the kubernetes provider would use instead of $kubeconfig; unset them, or use credentials: environment" >&2
-      exit 2
-    fi
-    # The kubernetes provider expands a leading ~ in config_path; do the same.
-    case $kubeconfig in
-      "~/"*) kubeconfig="$HOME/${kubeconfig#"~/"}" ;;
+# Go's strconv.ParseBool, as the kubernetes provider reads KUBE_INSECURE.
+is_true() {
+  case $1 in
+    1 | t | T | TRUE | true | True) return 0 ;;
+    "" | 0 | f | F | FALSE | false | False) return 1 ;;
+    *) fail "KUBE_INSECURE='$1' is not a boolean" ;;
+  esac
+}
+
+# Build a private kubeconfig from the KUBE_* variables the kubernetes provider reads, so both aim
+# at the same cluster. Secrets go to files with printf, a shell builtin: never into an argv.
+# Anything set that would not be carried over to kubectl is refused rather than dropped.
+kubeconfig_from_environment() {
+  for unsupported in "KUBE_USER=${KUBE_USER:-}" "KUBE_PASSWORD=${KUBE_PASSWORD:-}" \
+    "KUBE_PROXY_URL=${KUBE_PROXY_URL:-}" "KUBE_CTX_CLUSTER=${KUBE_CTX_CLUSTER:-}" \
+    "KUBE_CTX_AUTH_INFO=${KUBE_CTX_AUTH_INFO:-}" "KUBE_CONFIG_PATHS=${KUBE_CONFIG_PATHS:-}"; do
+    case $unsupported in
+      *=) ;;
+      *) fail "${unsupported%%=*} is set, which kubectl would not follow; use KUBE_CONFIG_PATH with KUBE_CTX, or KUBE_HOST with KUBE_TOKEN or KUBE_CLIENT_CERT_DATA/KUBE_CLIENT_KEY_DATA" ;;
     esac
-    ;;
-  environment)
-    # Terraform Cloud: the same KUBE_* variables the kubernetes provider reads. kubectl gets a
-    # private kubeconfig built from them, removed when this step ends, however it ends.
-    if [ -n "${KUBE_CONFIG_PATH:-}" ] && [ -n "${KUBE_HOST:-}" ]; then
-      echo "istio-kubectl: both KUBE_CONFIG_PATH and KUBE_HOST are set; set one, so kubectl and the kubernetes provider cannot disagree on the cluster" >&2
-      exit 2
-    fi
-    if [ -n "${KUBE_CONFIG_PATH:-}" ]; then
-      kubeconfig=$KUBE_CONFIG_PATH
-      context=${KUBE_CTX:-}
-    else
-      if [ -z "${KUBE_HOST:-}" ]; then
-        echo "istio-kubectl: credentials 'environment' needs KUBE_HOST (or KUBE_CONFIG_PATH) in the environment" >&2
-        exit 2
-      fi
-      case $KUBE_HOST in
-        *[!A-Za-z0-9.:/_\[\]-]*)
-          echo "istio-kubectl: KUBE_HOST is not a plain https URL" >&2
-          exit 2
-          ;;
-      esac
-      umask 077
-      private=$(mktemp -d "${TMPDIR:-/tmp}/istio-kubectl.XXXXXX")
-      trap 'rm -rf "$private"' EXIT
-      trap 'exit 130' INT TERM
-      kubeconfig=$private/kubeconfig
-      context=target
-      # Secrets go to files with printf, a shell builtin: they never appear in a process's argv.
-      user=""
-      if [ -n "${KUBE_TOKEN:-}" ]; then
-        printf '%s' "$KUBE_TOKEN" >"$private/token"
-        user="$user
+  done
+  direct="${KUBE_HOST:-}${KUBE_TOKEN:-}${KUBE_CLIENT_CERT_DATA:-}${KUBE_CLIENT_KEY_DATA:-}${KUBE_CLUSTER_CA_CERT_DATA:-}${KUBE_INSECURE:-}${KUBE_TLS_SERVER_NAME:-}"
+  if [ -n "${KUBE_CONFIG_PATH:-}" ]; then
+    [ -z "$direct" ] || fail "KUBE_CONFIG_PATH and KUBE_HOST-style variables are both set; set one, so kubectl and the kubernetes provider cannot disagree on the cluster"
+    kubeconfig=$KUBE_CONFIG_PATH
+    context=${KUBE_CTX:-}
+    return
+  fi
+  [ -n "${KUBE_HOST:-}" ] || fail "credentials 'environment' needs KUBE_HOST (or KUBE_CONFIG_PATH) in the environment"
+  case $KUBE_HOST in
+    https://* | http://*) ;;
+    *) fail "KUBE_HOST must be an https:// URL" ;;
+  esac
+  case $KUBE_HOST in
+    *[!A-Za-z0-9.:/_\[\]-]*) fail "KUBE_HOST has characters a server URL does not" ;;
+  esac
+  if [ "${KUBE_CLIENT_CERT_DATA:+set}" != "${KUBE_CLIENT_KEY_DATA:+set}" ]; then
+    fail "KUBE_CLIENT_CERT_DATA and KUBE_CLIENT_KEY_DATA go together"
+  fi
+  insecure=false
+  if is_true "${KUBE_INSECURE:-}"; then insecure=true; fi
+  if [ "$insecure" = true ] && [ -n "${KUBE_CLUSTER_CA_CERT_DATA:-}" ]; then
+    fail "KUBE_INSECURE and KUBE_CLUSTER_CA_CERT_DATA are both set; kubectl accepts only one"
+  fi
+
+  umask 077
+  private=$(mktemp -d "${TMPDIR:-/tmp}/istio-kubectl.XXXXXX")
+  trap 'rm -rf "$private"' EXIT
+  trap 'exit 130' INT TERM HUP
+  case $private in
+    *[!A-Za-z0-9._/-]*) fail "TMPDIR has characters that cannot go into a kubeconfig path" ;;
+  esac
+  kubeconfig=$private/kubeconfig
+  context=target
+
+  cluster="
+    server: \"$KUBE_HOST\""
+  if [ -n "${KUBE_CLUSTER_CA_CERT_DATA:-}" ]; then
+    printf '%s\n' "$KUBE_CLUSTER_CA_CERT_DATA" >"$private/ca.crt"
+    cluster="$cluster
+    certificate-authority: $private/ca.crt"
+  fi
+  if [ "$insecure" = true ]; then
+    cluster="$cluster
+    insecure-skip-tls-verify: true"
+  fi
+  if [ -n "${KUBE_TLS_SERVER_NAME:-}" ]; then
+    case $KUBE_TLS_SERVER_NAME in
+      *[!A-Za-z0-9.-]*) fail "KUBE_TLS_SERVER_NAME is not a host name" ;;
+    esac
+    cluster="$cluster
+    tls-server-name: $KUBE_TLS_SERVER_NAME"
+  fi
+  user=""
+  if [ -n "${KUBE_TOKEN:-}" ]; then
+    printf '%s' "$KUBE_TOKEN" >"$private/token"
+    user="$user
     tokenFile: $private/token"
-      fi
-      if [ -n "${KUBE_CLIENT_CERT_DATA:-}" ]; then
-        printf '%s\n' "$KUBE_CLIENT_CERT_DATA" >"$private/client.crt"
-        printf '%s\n' "${KUBE_CLIENT_KEY_DATA:-}" >"$private/client.key"
-        user="$user
+  fi
+  if [ -n "${KUBE_CLIENT_CERT_DATA:-}" ]; then
+    printf '%s\n' "$KUBE_CLIENT_CERT_DATA" >"$private/client.crt"
+    printf '%s\n' "$KUBE_CLIENT_KEY_DATA" >"$private/client.key"
+    user="$user
     client-certificate: $private/client.crt
     client-key: $private/client.key"
-      fi
-      cluster=""
-      if [ -n "${KUBE_CLUSTER_CA_CERT_DATA:-}" ]; then
-        printf '%s\n' "$KUBE_CLUSTER_CA_CERT_DATA" >"$private/ca.crt"
-        cluster="
-    certificate-authority: $private/ca.crt"
-      fi
-      case ${KUBE_INSECURE:-false} in
-        true | 1) cluster="$cluster
-    insecure-skip-tls-verify: true" ;;
-      esac
-      if [ -n "${KUBE_TLS_SERVER_NAME:-}" ]; then
-        case $KUBE_TLS_SERVER_NAME in
-          *[!A-Za-z0-9.-]*)
-            echo "istio-kubectl: KUBE_TLS_SERVER_NAME is not a host name" >&2
-            exit 2
-            ;;
-        esac
-        cluster="$cluster
-    tls-server-name: $KUBE_TLS_SERVER_NAME"
-      fi
-      [ -n "$user" ] || user=" {}"
-      cat >"$kubeconfig" <<KUBECONFIG
+  fi
+  [ -n "$user" ] || user=" {}"
+  cat >"$kubeconfig" <<KUBECONFIG
 apiVersion: v1
 kind: Config
 clusters:
 - name: target
-  cluster:
-    server: "$KUBE_HOST"$cluster
+  cluster:$cluster
 users:
 - name: target
   user:$user
@@ -111,12 +126,23 @@ contexts:
   context: {cluster: target, user: target}
 current-context: target
 KUBECONFIG
+}
+
+case $credentials in
+  kubeconfig)
+    # The kubernetes provider would let these override its kubeconfig; kubectl would not.
+    # Synth refuses them too (constructs/workspace_config.py); this guards an apply run from a
+    # different shell.
+    if [ -n "${KUBE_HOST:-}${KUBE_TOKEN:-}${KUBE_CLUSTER_CA_CERT_DATA:-}${KUBE_CLIENT_CERT_DATA:-}${KUBE_CLIENT_KEY_DATA:-}${KUBE_USER:-}${KUBE_PASSWORD:-}${KUBE_INSECURE:-}${KUBE_TLS_SERVER_NAME:-}${KUBE_PROXY_URL:-}${KUBE_CTX_CLUSTER:-}${KUBE_CTX_AUTH_INFO:-}${KUBE_CONFIG_PATHS:-}" ]; then
+      fail "KUBE_* cluster variables are set, which the kubernetes provider would use instead of $kubeconfig; unset them, or use credentials: environment"
     fi
+    # The kubernetes provider expands a leading ~ in config_path; do the same.
+    case $kubeconfig in
+      "~/"*) kubeconfig="$HOME/${kubeconfig#"~/"}" ;;
+    esac
     ;;
-  *)
-    echo "istio-kubectl: unknown credentials mode '$credentials'" >&2
-    exit 2
-    ;;
+  environment) kubeconfig_from_environment ;;
+  *) fail "unknown credentials mode '$credentials'" ;;
 esac
 
 kube() {
@@ -135,7 +161,15 @@ case $action in
     kube wait --for=condition=Established --timeout=120s "customresourcedefinition/$argument"
     ;;
   delete-crd)
-    kube delete customresourcedefinition "$argument" --ignore-not-found --wait=true --timeout=300s
+    # Deleting the CRD deletes every IstioOperator with it, and one whose operator is gone keeps
+    # its finalizer forever: the CRD would hang in Terminating. Stop while one is left instead.
+    if [ -n "$(kube get customresourcedefinition "$argument" --ignore-not-found -o name)" ]; then
+      left=$(kube get istiooperators.install.istio.io --all-namespaces -o name)
+      if [ -n "$left" ]; then
+        fail "not deleting CRD $argument: IstioOperators remain ($(echo "$left" | tr '\n' ' ')); delete them while an operator still runs, then destroy again"
+      fi
+      kube delete customresourcedefinition "$argument" --ignore-not-found --wait=true --timeout=300s
+    fi
     ;;
   delete-istiooperator)
     # ARGUMENT is NAMESPACE/NAME/TIMEOUT_SECONDS. The delete returns only once the operator has
@@ -148,7 +182,6 @@ case $action in
       --ignore-not-found --wait=true "--timeout=${timeout}s"
     ;;
   *)
-    echo "istio-kubectl: unknown action '$action'" >&2
-    exit 2
+    fail "unknown action '$action'"
     ;;
 esac

@@ -27,13 +27,20 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-SUPPORTED_ISTIO_VERSIONS = ("1.7.3", "1.23.6")
 IstioVersion = Literal["1.7.3", "1.23.6"]
 
-# Environment variables that override the kubeconfig named in a workspace file, so one person can
-# aim at a local copy of the credentials without editing the shared config.
-KUBECONFIG_ENV = "ISTIO_KUBECONFIG"
-KUBE_CONTEXT_ENV = "ISTIO_KUBE_CONTEXT"
+
+def override_env(workspace: str) -> tuple[str, str]:
+    """The variables that override one workspace's kubeconfig and context, e.g.
+    ISTIO_STAGING_KUBECONFIG, so one person can use a local copy of the credentials without
+    editing the shared file. They name the workspace because a synth builds every stack: an
+    unscoped override left set after a production session would retarget staging too."""
+    key = workspace.upper().replace("-", "_")
+    return f"ISTIO_{key}_KUBECONFIG", f"ISTIO_{key}_KUBE_CONTEXT"
+
+
+# The old unscoped names, refused so a leftover one is not silently ignored.
+UNSCOPED_OVERRIDE_ENV = ("ISTIO_KUBECONFIG", "ISTIO_KUBE_CONTEXT")
 
 # The kubernetes provider lets these override the cluster or credentials of its kubeconfig;
 # kubectl ignores them. With a kubeconfig target, either would make the two disagree.
@@ -48,6 +55,9 @@ PROVIDER_OVERRIDE_ENV = (
     "KUBE_INSECURE",
     "KUBE_TLS_SERVER_NAME",
     "KUBE_PROXY_URL",
+    "KUBE_CTX_CLUSTER",
+    "KUBE_CTX_AUTH_INFO",
+    "KUBE_CONFIG_PATHS",
 )
 
 
@@ -90,6 +100,20 @@ ImageTag = Annotated[StrictStr, _check(_IMAGE_TAG, "an image tag", 128)]
 NonEmptyStr = Annotated[StrictStr, Field(min_length=1)]
 
 
+def _no_terraform_template(value: str) -> str:
+    # Strings reach cdk.tf.json as they are, and Terraform evaluates `${...}` and `%{...}` in
+    # any JSON string: `${file("...")}` in a context name would be read into state.
+    if "${" in value or "%{" in value:
+        raise PydanticCustomError(
+            "k8s_value", "contains a Terraform template sequence (${ or %{), which is not allowed"
+        )
+    return value
+
+
+# A free-form string that ends up in the synthesized JSON.
+LiteralStr = Annotated[NonEmptyStr, AfterValidator(_no_terraform_template)]
+
+
 def _no_repeats(values: list[str]) -> list[str]:
     repeated = sorted({v for v in values if values.count(v) > 1})
     if repeated:
@@ -128,8 +152,8 @@ class Cluster(_Strict):
     """
 
     credentials: Literal["kubeconfig", "environment"] = "kubeconfig"
-    kubeconfig: NonEmptyStr | None = None
-    context: NonEmptyStr | None = None
+    kubeconfig: LiteralStr | None = None
+    context: LiteralStr | None = None
 
     @model_validator(mode="after")
     def _kubeconfig_needs_context(self) -> Cluster:
@@ -149,10 +173,10 @@ class Cluster(_Strict):
 
 
 class CloudBackend(_Strict):
-    organization: NonEmptyStr
-    workspace: NonEmptyStr
-    project: NonEmptyStr | None = None
-    hostname: NonEmptyStr = "app.terraform.io"
+    organization: LiteralStr
+    workspace: LiteralStr
+    project: LiteralStr | None = None
+    hostname: LiteralStr = "app.terraform.io"
 
 
 class Backend(_Strict):
@@ -343,13 +367,14 @@ def _model_of(annotation: Any) -> Any:
     return None
 
 
-def _apply_env_overrides(data: Any, environ: Mapping[str, str]) -> Any:
+def _apply_env_overrides(data: Any, workspace: str, environ: Mapping[str, str]) -> Any:
     cluster = data.get("cluster") if isinstance(data, dict) else None
     if isinstance(cluster, dict) and cluster.get("credentials", "kubeconfig") == "kubeconfig":
-        if environ.get(KUBECONFIG_ENV):
-            cluster["kubeconfig"] = environ[KUBECONFIG_ENV]
-        if environ.get(KUBE_CONTEXT_ENV):
-            cluster["context"] = environ[KUBE_CONTEXT_ENV]
+        kubeconfig_env, context_env = override_env(workspace)
+        if environ.get(kubeconfig_env):
+            cluster["kubeconfig"] = environ[kubeconfig_env]
+        if environ.get(context_env):
+            cluster["context"] = environ[context_env]
     return data
 
 
@@ -366,7 +391,7 @@ def load_file(path: Path, root: Path, environ: Mapping[str, str] | None = None) 
     if not isinstance(data, dict):
         raise ConfigError([f"{source}: the file must be a mapping of settings, got {data!r}"])
     environ = os.environ if environ is None else environ
-    data = _apply_env_overrides(data, environ)
+    data = _apply_env_overrides(data, path.stem, environ)
     try:
         spec = WorkspaceFile.model_validate(data)
     except ValidationError as exc:
@@ -391,7 +416,13 @@ def load_all(
 ) -> list[WorkspaceConfig]:
     """Load every config/<workspace>.yaml, sorted by name; one ConfigError for all problems."""
     files = sorted(config_dir.glob("*.yaml"))
-    problems: list[str] = []
+    environ = os.environ if environ is None else environ
+    problems: list[str] = [
+        f"{name} is set, but overrides now name their workspace: use "
+        f"{override_env('<workspace>')[UNSCOPED_OVERRIDE_ENV.index(name)]}"
+        for name in UNSCOPED_OVERRIDE_ENV
+        if environ.get(name)
+    ]
     if not files:
         problems.append(f"{config_dir.relative_to(root).as_posix()}: no <workspace>.yaml files")
     configs: list[WorkspaceConfig] = []

@@ -17,8 +17,8 @@ Workspace = Callable[..., WorkspaceConfig]
 
 def run_main(project: Path, outdir: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
-    env.pop("ISTIO_KUBECONFIG", None)
-    env.pop("ISTIO_KUBE_CONTEXT", None)
+    for name in [n for n in env if n.startswith("ISTIO_") and "KUBE" in n]:
+        env.pop(name)
     env["CDKTF_OUTDIR"] = str(outdir or project / "cdktf.out")
     return subprocess.run(
         [sys.executable, "main.py"], cwd=project, env=env, capture_output=True, text=True

@@ -36,6 +36,8 @@ class Call:
     args: list[str]
     stdin: bytes
     kubeconfig: bytes | None
+    # The files of a private kubeconfig directory, as (bytes, permission bits), by name.
+    private: dict[str, tuple[bytes, int]]
 
     @property
     def target(self) -> tuple[str, str]:
@@ -80,11 +82,16 @@ class Deployment:
         out = []
         for call in sorted(self.record.iterdir()):
             kubeconfig = call / "kubeconfig"
+            private = call / "private"
             out.append(
                 Call(
                     args=(call / "args").read_bytes().decode().split("\0")[:-1],
                     stdin=(call / "stdin").read_bytes(),
                     kubeconfig=kubeconfig.read_bytes() if kubeconfig.exists() else None,
+                    private={
+                        f.name: (f.read_bytes(), f.stat().st_mode & 0o777)
+                        for f in (sorted(private.iterdir()) if private.exists() else [])
+                    },
                 )
             )
             shutil.rmtree(call)
@@ -241,7 +248,7 @@ def test_pointing_at_another_kubeconfig_reapplies_and_deletes_nothing(
 ) -> None:
     staging = applied_staging
     # A teammate's own copy of the credentials, through the documented override.
-    staging.synth(ISTIO_KUBECONFIG="~/clusters/staging.yaml")
+    staging.synth(ISTIO_STAGING_KUBECONFIG="~/clusters/staging.yaml")
     staging.apply()
     moved = str(staging.home / "clusters" / "staging.yaml")
     calls = staging.calls()
@@ -250,7 +257,7 @@ def test_pointing_at_another_kubeconfig_reapplies_and_deletes_nothing(
     # Destroy follows the new target too, as the kubernetes provider does.
     staging.destroy()
     calls = staging.calls()
-    assert [c.verb[0] for c in calls] == ["delete", "delete"]
+    assert [c.verb[0] for c in calls] == ["delete", "get", "get", "delete"]
     assert {c.target for c in calls} == {(moved, "staging")}
 
 
@@ -278,7 +285,7 @@ def test_destroy_deletes_the_istio_operator_first_and_the_crd_last(
     blog.apply()
     blog.calls()
     result = blog.destroy()
-    [iop_delete, crd_delete] = blog.calls()
+    [iop_delete, crd_exists, istiooperators_left, crd_delete] = blog.calls()
     assert iop_delete.verb == [
         "delete",
         "istiooperators.install.istio.io",
@@ -288,6 +295,21 @@ def test_destroy_deletes_the_istio_operator_first_and_the_crd_last(
         "--ignore-not-found",
         "--wait=true",
         "--timeout=600s",
+    ]
+    assert crd_exists.verb == [
+        "get",
+        "customresourcedefinition",
+        CRD,
+        "--ignore-not-found",
+        "-o",
+        "name",
+    ]
+    assert istiooperators_left.verb == [
+        "get",
+        "istiooperators.install.istio.io",
+        "--all-namespaces",
+        "-o",
+        "name",
     ]
     assert crd_delete.verb == [
         "delete",
@@ -312,35 +334,138 @@ def test_destroy_deletes_the_istio_operator_first_and_the_crd_last(
     assert destroyed[-1] == "operator_crd_removal"
 
 
-def test_environment_credentials_use_a_private_kubeconfig_removed_afterwards(
-    deployment: Callable[[str], Deployment], project_copy: Path
+def test_destroy_keeps_the_crd_while_other_istio_operators_remain(
+    applied_staging: Deployment,
 ) -> None:
+    staging = applied_staging
+    staging.workdir.env["KUBECTL_ISTIOOPERATORS"] = "istiooperator.install.istio.io/canary"
+    result = staging.workdir.terraform("destroy", "-auto-approve", "-input=false", check=False)
+    assert result.returncode != 0
+    assert "not deleting CRD istiooperators.install.istio.io: IstioOperators remain" in (
+        result.stderr
+    )
+    assert [c.verb[0] for c in staging.calls()] == ["delete", "get", "get"]
+
+
+@pytest.fixture
+def cloud(deployment: Callable[[str], Deployment], project_copy: Path) -> Deployment:
+    """A Terraform Cloud style workspace: credentials from KUBE_* at apply time."""
     (project_copy / "config" / "cloud.yaml").write_text(
         'cluster: {credentials: environment}\nistio_version: "1.23.6"\n'
     )
     cloud = deployment("cloud")
-    scratch = cloud.tmp / "scratch"
-    scratch.mkdir()
+    (cloud.tmp / "scratch").mkdir()
+    cloud.workdir.env["TMPDIR"] = str(cloud.tmp / "scratch")
+    return cloud
+
+
+CA = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
+
+
+def kubeconfig_view(call: Call, tmp: Path) -> dict[str, Any]:
+    """The recorded kubeconfig as the real kubectl parses it (no server needed)."""
+    assert call.kubeconfig is not None
+    copy = tmp / "recorded-kubeconfig"
+    copy.write_bytes(call.kubeconfig)
+    shown = subprocess.run(
+        ["/usr/bin/kubectl", "config", "view", "--kubeconfig", str(copy), "-o", "json", "--raw"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    view: dict[str, Any] = json.loads(shown.stdout)
+    return view
+
+
+def test_environment_credentials_use_a_private_kubeconfig_removed_afterwards(
+    cloud: Deployment,
+) -> None:
     cloud.workdir.env.update(
         KUBE_HOST="https://203.0.113.10:6443",
         KUBE_TOKEN="token-value-never-in-argv",
-        KUBE_CLUSTER_CA_CERT_DATA="-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",
-        TMPDIR=str(scratch),
+        KUBE_CLUSTER_CA_CERT_DATA=CA,
     )
     cloud.apply()
     calls = cloud.calls()
-    assert len(calls) == 3
+    assert [c.verb[0] for c in calls] == ["apply", "wait", "apply"]
+    scratch = cloud.tmp / "scratch"
     for call in calls:
         path, context = call.target
         assert context == "target"
-        assert path.startswith(str(scratch) + "/istio-kubectl.")
-        assert call.kubeconfig is not None
-        assert b'server: "https://203.0.113.10:6443"' in call.kubeconfig
-        assert b"tokenFile: " in call.kubeconfig
+        assert path.startswith(f"{scratch}/istio-kubectl.")
         assert not any("token-value" in arg for arg in call.args)
+    view = kubeconfig_view(calls[0], cloud.tmp)
+    [cluster] = view["clusters"]
+    private = calls[0].target[0].rsplit("/", 1)[0]
+    assert cluster["cluster"] == {
+        "server": "https://203.0.113.10:6443",
+        "certificate-authority": f"{private}/ca.crt",
+    }
+    assert view["users"][0]["user"] == {"tokenFile": f"{private}/token"}
+    assert view["current-context"] == "target"
+    files = calls[0].private
+    assert files["token"] == (b"token-value-never-in-argv", 0o600)
+    assert files["ca.crt"] == ((CA + "\n").encode(), 0o600)
+    assert files["kubeconfig"][1] == 0o600
     assert list(scratch.iterdir()) == []  # every private kubeconfig was removed
-    state = (cloud.workdir.path / "state" / "terraform.tfstate").read_text()
-    assert "token-value" not in state
+
+
+def test_environment_credential_files_are_private_and_exact(cloud: Deployment) -> None:
+    cloud.workdir.env.update(
+        KUBE_HOST="https://203.0.113.10:6443",
+        KUBE_CLIENT_CERT_DATA="CLIENT CERT",
+        KUBE_CLIENT_KEY_DATA="CLIENT KEY",
+        KUBE_INSECURE="True",
+        KUBECTL_FAIL_ON="wait",  # the CRD wait fails: the files must still be removed
+    )
+    result = cloud.apply(check=False)
+    assert result.returncode != 0
+    [apply, wait] = cloud.calls()
+    private = Path(apply.target[0]).parent
+    assert wait.target[0] != apply.target[0]  # each step has its own
+    assert apply.private["client.key"] == (b"CLIENT KEY\n", 0o600)
+    view = kubeconfig_view(apply, cloud.tmp)
+    assert view["clusters"][0]["cluster"] == {
+        "server": "https://203.0.113.10:6443",
+        "insecure-skip-tls-verify": True,
+    }
+    assert view["users"][0]["user"] == {
+        "client-certificate": f"{private}/client.crt",
+        "client-key": f"{private}/client.key",
+    }
+    assert list((cloud.tmp / "scratch").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"KUBE_HOST": "203.0.113.10"}, "KUBE_HOST must be an https:// URL"),
+        ({"KUBE_HOST": "https://h", "KUBE_USER": "admin"}, "KUBE_USER is set"),
+        ({"KUBE_CONFIG_PATH": "/k", "KUBE_TOKEN": "t"}, "KUBE_CONFIG_PATH and KUBE_HOST-style"),
+        ({"KUBE_HOST": "https://h", "KUBE_CLIENT_CERT_DATA": "c"}, "go together"),
+        ({"KUBE_HOST": "https://h", "KUBE_INSECURE": "yes"}, "KUBE_INSECURE='yes' is not"),
+        (
+            {"KUBE_HOST": "https://h", "KUBE_INSECURE": "1", "KUBE_CLUSTER_CA_CERT_DATA": CA},
+            "accepts only one",
+        ),
+        ({}, "needs KUBE_HOST (or KUBE_CONFIG_PATH)"),
+    ],
+)
+def test_environment_credentials_kubectl_could_not_follow_are_refused(
+    cloud: Deployment, variables: dict[str, str], message: str
+) -> None:
+    cloud.workdir.env.update(variables)
+    result = cloud.apply(check=False)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert cloud.calls() == []
+    assert list((cloud.tmp / "scratch").iterdir()) == []
+
+
+def test_environment_credentials_from_a_kubeconfig_path(cloud: Deployment) -> None:
+    cloud.workdir.env.update(KUBE_CONFIG_PATH="/etc/kube/ci.yaml", KUBE_CTX="ci")
+    cloud.apply()
+    assert {c.target for c in cloud.calls()} == {("/etc/kube/ci.yaml", "ci")}
 
 
 def test_kube_variables_in_the_apply_shell_stop_kubectl_in_kubeconfig_mode(

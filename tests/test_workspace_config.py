@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from constructs.workspace_config import (
+    PROVIDER_OVERRIDE_ENV,
     ConfigError,
     WorkspaceConfig,
     load_all,
@@ -73,6 +74,11 @@ def test_defaults_fill_a_minimal_file(workspace: Workspace) -> None:
             "tracing: {sampling_percent: 150}",
             "config/production.yaml: tracing.sampling_percent: 150: Input should be less than "
             "or equal to 100",
+        ),
+        (
+            "backend: {cloud: {organization: '${file(\"/etc/passwd\")}', workspace: w}}",
+            "config/production.yaml: backend.cloud.organization: '${file(\"/etc/passwd\")}' "
+            "contains a Terraform template sequence",
         ),
         (
             "control_plane: {profile: tiny}",
@@ -158,19 +164,38 @@ def test_all_files_are_checked_before_failing(tmp_path: Path) -> None:
     ]
 
 
-def test_kubeconfig_and_context_can_be_overridden_from_the_environment(tmp_path: Path) -> None:
+def test_kubeconfig_and_context_overrides_name_their_workspace(tmp_path: Path) -> None:
     (tmp_path / "config").mkdir()
-    path = tmp_path / "config" / "staging.yaml"
-    path.write_text(MINIMAL_CONFIG)
-    env = {"ISTIO_KUBECONFIG": "~/clusters/staging.yaml", "ISTIO_KUBE_CONTEXT": "stg-admin"}
-    cluster = load_file(path, tmp_path, environ=env).spec.cluster
-    assert (cluster.kubeconfig, cluster.context) == ("~/clusters/staging.yaml", "stg-admin")
+    for name in ("staging", "us-east"):
+        (tmp_path / "config" / f"{name}.yaml").write_text(MINIMAL_CONFIG)
+    env = {
+        "ISTIO_STAGING_KUBECONFIG": "~/clusters/staging.yaml",
+        "ISTIO_STAGING_KUBE_CONTEXT": "stg-admin",
+        "ISTIO_US_EAST_KUBE_CONTEXT": "use1",
+    }
+    staging, us_east = (c.spec.cluster for c in load_all(tmp_path / "config", tmp_path, env))
+    assert (staging.kubeconfig, staging.context) == ("~/clusters/staging.yaml", "stg-admin")
+    assert (us_east.kubeconfig, us_east.context) == ("~/.kube/config", "use1")
+
+
+def test_unscoped_overrides_are_refused_not_ignored(tmp_path: Path) -> None:
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "staging.yaml").write_text(MINIMAL_CONFIG)
+    with pytest.raises(ConfigError) as caught:
+        load_all(tmp_path / "config", tmp_path, {"ISTIO_KUBE_CONTEXT": "prod"})
+    assert caught.value.problems == [
+        "ISTIO_KUBE_CONTEXT is set, but overrides now name their workspace: use "
+        "ISTIO_<WORKSPACE>_KUBE_CONTEXT"
+    ]
 
 
 def test_kube_variables_that_would_retarget_the_provider_are_refused(tmp_path: Path) -> None:
     (tmp_path / "config").mkdir()
     path = tmp_path / "config" / "staging.yaml"
     path.write_text(MINIMAL_CONFIG)
+    for name in PROVIDER_OVERRIDE_ENV:
+        with pytest.raises(ConfigError, match=f"{name} set in the environment"):
+            load_file(path, tmp_path, environ={name: "x"})
     with pytest.raises(ConfigError) as caught:
         load_file(path, tmp_path, environ={"KUBE_HOST": "https://elsewhere", "KUBE_TOKEN": "x"})
     assert caught.value.problems == [
@@ -200,3 +225,18 @@ def test_holding_the_application_keeps_pilot_agent_wait(tmp_path: Path) -> None:
     ):
         (tmp_path / "config" / "ok.yaml").write_text(MINIMAL_CONFIG + f"proxy: {proxy}\n")
         load_file(tmp_path / "config" / "ok.yaml", tmp_path, environ={})
+
+
+def test_the_kubectl_script_refuses_the_same_provider_overrides() -> None:
+    script = (ROOT / "constructs" / "kubectl_run.sh").read_text()
+    for name in PROVIDER_OVERRIDE_ENV:
+        assert "${" + name + ":-}" in script, name
+
+
+@pytest.mark.parametrize("field", ["kubeconfig", "context"])
+def test_cluster_strings_cannot_carry_terraform_expressions(tmp_path: Path, field: str) -> None:
+    text = MINIMAL_CONFIG.replace("context: test", "context: test, " + field + ": 'x%{if true}y'")
+    text = text.replace("kubeconfig: ~/.kube/config, ", "") if field == "kubeconfig" else text
+    text = text.replace("context: test, context:", "context:")
+    [problem] = problems_of(tmp_path, text)
+    assert f"cluster.{field}: 'x%{{if true}}y' contains a Terraform template sequence" in problem
