@@ -342,7 +342,7 @@ def test_destroy_keeps_the_crd_while_other_istio_operators_remain(
     result = staging.workdir.terraform("destroy", "-auto-approve", "-input=false", check=False)
     assert result.returncode != 0
     assert "not deleting CRD istiooperators.install.istio.io: IstioOperators remain" in (
-        result.stderr
+        _said(result)
     )
     assert [c.verb[0] for c in staging.calls()] == ["delete", "get", "get"]
 
@@ -457,7 +457,7 @@ def test_environment_credentials_kubectl_could_not_follow_are_refused(
     cloud.workdir.env.update(variables)
     result = cloud.apply(check=False)
     assert result.returncode != 0
-    assert message in result.stderr
+    assert message in _said(result)
     assert cloud.calls() == []
     assert list((cloud.tmp / "scratch").iterdir()) == []
 
@@ -475,7 +475,7 @@ def test_kube_variables_in_the_apply_shell_stop_kubectl_in_kubeconfig_mode(
     staging.workdir.env["KUBE_HOST"] = "https://198.51.100.7"
     result = staging.apply(check=False)
     assert result.returncode != 0
-    assert "KUBE_* cluster variables are set" in result.stderr + result.stdout
+    assert "KUBE_* cluster variables are set" in _said(result)
     assert staging.calls() == []
 
 
@@ -486,8 +486,13 @@ def test_missing_kubectl_fails_the_apply_with_the_promised_message(
     staging.workdir.env["PATH"] = str(staging.tmp / "empty-bin")
     result = staging.apply(check=False)
     assert result.returncode != 0
-    assert "kubectl was not found on PATH, so nothing was applied" in result.stderr + result.stdout
+    assert "kubectl was not found on PATH, so nothing was applied" in _said(result)
     assert staging.calls() == []
+
+
+def _said(result: subprocess.CompletedProcess[str]) -> str:
+    """Terraform wraps provisioner output to the terminal width; join it back into one line."""
+    return " ".join((result.stdout + result.stderr).split())
 
 
 # --- the harness itself must be able to fail ----------------------------------------------------
