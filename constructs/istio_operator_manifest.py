@@ -83,10 +83,11 @@ OPERATOR_APIS: dict[str, OperatorApi] = {
         tracers=frozenset(
             {"zipkin", "lightstep", "datadog", "stackdriver", "openCensusAgent", "none"}
         ),
+        # 1.23.6 still accepts values.pilot.traceSampling and
+        # values.global.proxy.holdApplicationUntilProxyStarts, but the meshConfig forms outrank
+        # them; leaving the old paths out stops a template from setting both and disagreeing.
         accepted_paths=_COMMON_PATHS
         | {
-            "spec.values.pilot.traceSampling",
-            "spec.values.global.proxy.holdApplicationUntilProxyStarts",
             "spec.meshConfig.defaultConfig.holdApplicationUntilProxyStarts",
             "spec.meshConfig.defaultConfig.tracing.sampling",
             "spec.meshConfig.defaultConfig.tracing.datadog.address",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from cdktf import AssetType, LocalExecProvisioner, TerraformAsset
 
@@ -52,7 +53,7 @@ class Kubectl(Construct):
         action: Action,
         argument: str,
         *,
-        target_in: str = "triggers",
+        target_in: Literal["triggers", "input"] = "triggers",
         on_destroy: bool = False,
     ) -> LocalExecProvisioner:
         """A local-exec provisioner; `self.<target_in>` must hold the `target_triggers`."""

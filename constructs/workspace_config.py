@@ -210,7 +210,9 @@ class ControlPlane(_Strict):
 
 class Tracing(_Strict):
     enabled: StrictBool = True
-    tracer: Literal["datadog", "zipkin", "lightstep", "stackdriver", "none"] = "datadog"
+    # No "none": 1.7.3 has no such tracer, and `enabled: false` already writes the off switch
+    # each release understands.
+    tracer: Literal["datadog", "zipkin", "lightstep", "stackdriver"] = "datadog"
     # A percentage, as pilot reads it: 100.0 samples every request (FACTS.md (b)).
     # Above zero: Istio reads 0 as "unset" and falls back to 1 %; turn tracing off with enabled.
     sampling_percent: Annotated[float, Field(gt=0.0, le=100.0)] = 1.0

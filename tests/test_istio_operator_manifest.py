@@ -158,6 +158,13 @@ def test_no_config_value_changes_the_yaml_structure(workspace: Workspace, hostil
         [document] = yaml.safe_load_all(manifest.text)
         proxy = document["spec"]["values"]["global"]["proxy"]
         assert proxy["lifecycle"]["preStop"]["exec"]["command"] == ["/bin/sh", "-c", hostile]
+        spec = document["spec"]
+        datadog = (
+            spec["values"]["global"]["tracer"]["datadog"]
+            if version == "1.7.3"
+            else spec["meshConfig"]["defaultConfig"]["tracing"]["datadog"]
+        )
+        assert datadog == {"address": hostile}
         assert document["spec"]["profile"] == "minimal"
         assert set(document) == {"apiVersion", "kind", "metadata", "spec"}
 
@@ -170,9 +177,15 @@ def test_rendered_bytes_and_sha1_are_stable(workspace: Workspace) -> None:
     assert "$(netstat -plunt" in first.text
 
 
-def test_tracer_none_is_rejected_for_1_7_3(workspace: Workspace) -> None:
+def test_a_tracer_the_version_lacks_is_rejected_at_render(
+    template_dir: Path, workspace: Workspace
+) -> None:
+    # The config offers no "none"; this guards the template, which could still write one.
+    break_template(
+        template_dir, "1.7.3", "tracer: {{ tracing.tracer | yaml }}", 'tracer: {{ "none" | yaml }}'
+    )
     with pytest.raises(ManifestError, match=r"tracer 'none' is not one of \['datadog'"):
-        rendered(workspace, "1.7.3", "tracing: {tracer: none}\n")
+        rendered(workspace, "1.7.3")
 
 
 # --- template mistakes are caught at synth ------------------------------------------------------

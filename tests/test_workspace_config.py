@@ -71,6 +71,11 @@ def test_defaults_fill_a_minimal_file(workspace: Workspace) -> None:
             "config/production.yaml: pilot.resource: unknown key (allowed: resources)",
         ),
         (
+            "tracing: {tracer: none}",
+            "config/production.yaml: tracing.tracer: 'none': Input should be 'datadog', 'zipkin', "
+            "'lightstep' or 'stackdriver'",
+        ),
+        (
             "tracing: {sampling_percent: 150}",
             "config/production.yaml: tracing.sampling_percent: 150: Input should be less than "
             "or equal to 100",
