@@ -22,7 +22,9 @@ setup: $(VENV)/.installed node_modules/.installed
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-input -r requirements-dev.txt
+	# -qq: errors only. Build machines whose pip.conf lists find-links or index locations that
+	# lack a package would otherwise print a WARNING per package on every first setup.
+	$(BIN)/python -m pip install -qq --disable-pip-version-check --no-input -r requirements-dev.txt
 	touch $@
 
 node_modules/.installed: package.json package-lock.json

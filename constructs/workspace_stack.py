@@ -19,6 +19,10 @@ from constructs.workspace_config import WorkspaceConfig
 # Local state lives beside the project, not in cdktf.out, so a new synth never loses it. The path
 # is relative to the stack's working directory (cdktf.out/stacks/<workspace>).
 LOCAL_STATE_DIR = "state"
+# The apply/removal pairs use Terraform's built-in terraform_data resource, new in 1.4. An older
+# Terraform (a pinned Terraform Cloud workspace, say) then stops at init with this constraint
+# instead of failing on an unknown resource type.
+REQUIRED_TERRAFORM = ">= 1.4.0"
 
 
 def local_state_path(workspace: str) -> str:
@@ -31,6 +35,7 @@ class WorkspaceStack(TerraformStack):
     def __init__(self, scope: Construct, config: WorkspaceConfig) -> None:
         super().__init__(scope, config.name)
         self.config = config
+        self.add_override("terraform.required_version", REQUIRED_TERRAFORM)
         self._configure_backend()
         self._configure_providers()
         spec = config.spec

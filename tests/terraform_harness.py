@@ -75,6 +75,8 @@ def project(stack: dict[str, Any], state_dir: Path) -> dict[str, Any]:
     """The provider-free projection of a synthesized stack (see the module docstring)."""
     out: dict[str, Any] = {k: v for k, v in stack.items() if k not in ("provider", "resource")}
     out["terraform"] = {"backend": {"local": {"path": str(state_dir / "terraform.tfstate")}}}
+    if "required_version" in stack.get("terraform", {}):  # the real terraform checks it
+        out["terraform"]["required_version"] = stack["terraform"]["required_version"]
     projected: dict[str, Any] = {}
     for resource_type, resources in stack.get("resource", {}).items():
         for name, body in resources.items():

@@ -124,6 +124,8 @@ def test_providers_are_pinned_and_aimed_at_the_named_cluster(workspace: Workspac
         "kubernetes": {"source": "kubernetes", "version": "2.38.0"},
         "null": {"source": "null", "version": "3.2.4"},
     }
+    # terraform_data (the apply/removal pairs) needs Terraform 1.4; older ones stop at init.
+    assert stack["terraform"]["required_version"] == ">= 1.4.0"
 
 
 def test_environment_credentials_write_nothing_into_the_json(
