@@ -5,12 +5,12 @@ from __future__ import annotations
 import shutil
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from cdktf import App
 
-from constructs.istio_operator_manifest import ManifestError, render
+from constructs.istio_operator_manifest import ManifestError, RenderedManifest, render
 from constructs.workspace_config import ConfigError, WorkspaceConfig, load_all
 from constructs.workspace_stack import WorkspaceStack
 
@@ -19,14 +19,23 @@ from constructs.workspace_stack import WorkspaceStack
 _KEPT_IN_STACK_DIRS = (".terraform", ".terraform.lock.hcl")
 
 
-def build_app(configs: Sequence[WorkspaceConfig], outdir: str) -> App:
+def build_app(
+    configs: Sequence[WorkspaceConfig],
+    outdir: str,
+    manifests: Mapping[str, RenderedManifest] | None = None,
+) -> App:
+    """One stack per workspace; `manifests` (by workspace name) are reused, not rendered again."""
     app = App(outdir=outdir)
     for config in configs:
-        WorkspaceStack(app, config)
+        WorkspaceStack(app, config, (manifests or {}).get(config.name))
     return app
 
 
-def synth(configs: Sequence[WorkspaceConfig], outdir: Path) -> None:
+def synth(
+    configs: Sequence[WorkspaceConfig],
+    outdir: Path,
+    manifests: Mapping[str, RenderedManifest] | None = None,
+) -> None:
     """Synthesize into a scratch directory beside `outdir`, then swap it in.
 
     A failure anywhere leaves the previous cdktf.out exactly as it was.
@@ -35,7 +44,7 @@ def synth(configs: Sequence[WorkspaceConfig], outdir: Path) -> None:
     outdir.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f"{outdir.name}.", dir=outdir.parent))
     try:
-        build_app(configs, str(scratch)).synth()
+        build_app(configs, str(scratch), manifests).synth()
         for kept in _KEPT_IN_STACK_DIRS:
             for old in outdir.glob(f"stacks/*/{kept}"):
                 new = scratch / "stacks" / old.parent.name
@@ -53,27 +62,31 @@ def synth(configs: Sequence[WorkspaceConfig], outdir: Path) -> None:
             shutil.rmtree(scratch)
 
 
-def validate(root: Path) -> list[WorkspaceConfig]:
-    """Load every workspace and render its manifests; ConfigError lists every problem."""
+def validate(root: Path) -> tuple[list[WorkspaceConfig], dict[str, RenderedManifest]]:
+    """Load every workspace and render its IstioOperator; ConfigError lists every problem.
+
+    The renderings are returned so the stacks use exactly what was checked.
+    """
     configs = load_all(root / "config", root)
     problems = []
+    manifests = {}
     for config in configs:
         try:
-            render(config)  # cached: the stack reuses this rendering
+            manifests[config.name] = render(config)
         except ManifestError as exc:
             problems.append(f"{config.source}: {exc}")
     if problems:
         raise ConfigError(problems)
-    return configs
+    return configs, manifests
 
 
 def main(root: Path, outdir: Path) -> int:
     try:
-        configs = validate(root)
+        configs, manifests = validate(root)
     except ConfigError as exc:
         print("Invalid workspace configuration; nothing was synthesized:", file=sys.stderr)
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return 1
-    synth(configs, outdir)
+    synth(configs, outdir, manifests)
     return 0

@@ -3,14 +3,13 @@ custom resource whose CRD does not exist yet (the blog's reason for null_resourc
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 from cdktf import AssetType, DataResource, TerraformAsset
 from cdktf_cdktf_provider_null.resource import Resource
 
 from constructs import Construct
-from constructs.istio_operator_manifest import MANIFESTS, OPERATOR_APIS, read_manifest
+from constructs.istio_operator_manifest import MANIFESTS, OPERATOR_APIS, manifest_sha1
 from constructs.kubectl import Action, Kubectl, target_triggers
 from constructs.workspace_config import Cluster, IstioVersion
 
@@ -38,7 +37,6 @@ class OperatorCrd(Construct):
     def __init__(self, scope: Construct, id: str, props: OperatorCrdProps) -> None:
         super().__init__(scope, id)
         relative = OPERATOR_APIS[props.istio_version].crd
-        content = read_manifest(relative)
         target = target_triggers(props.cluster)
         asset = TerraformAsset(self, "file", path=str(MANIFESTS / relative), type=AssetType.FILE)
 
@@ -60,10 +58,7 @@ class OperatorCrd(Construct):
         self.applied = Resource(
             self,
             "applied",
-            triggers={
-                **target,
-                "manifest_sha1": hashlib.sha1(content, usedforsecurity=False).hexdigest(),
-            },
+            triggers={**target, "manifest_sha1": manifest_sha1(relative)},
             provisioners=[
                 props.kubectl.step(Action.APPLY, asset.path),
                 props.kubectl.step(Action.WAIT_ESTABLISHED, CRD_NAME),

@@ -10,7 +10,7 @@ from constructs import Construct
 from constructs.control_plane import ControlPlane, ControlPlaneProps
 from constructs.injection_namespaces import InjectionNamespaces, InjectionNamespacesProps
 from constructs.istio_operator import IstioOperatorInstall, IstioOperatorInstallProps
-from constructs.istio_operator_manifest import render
+from constructs.istio_operator_manifest import RenderedManifest, render
 from constructs.istio_releases import RELEASES
 from constructs.kubectl import Kubectl
 from constructs.operator_crd import OperatorCrd, OperatorCrdProps
@@ -32,7 +32,13 @@ def local_state_path(workspace: str) -> str:
 class WorkspaceStack(TerraformStack):
     """The whole install for one workspace, named after its config file."""
 
-    def __init__(self, scope: Construct, config: WorkspaceConfig) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        config: WorkspaceConfig,
+        manifest: RenderedManifest | None = None,
+    ) -> None:
+        """`manifest`: the workspace's IstioOperator as validated already; rendered if None."""
         super().__init__(scope, config.name)
         self.config = config
         self.add_override("terraform.required_version", REQUIRED_TERRAFORM)
@@ -68,7 +74,7 @@ class WorkspaceStack(TerraformStack):
             self,
             "control_plane",
             ControlPlaneProps(
-                manifest=render(config),
+                manifest=manifest or render(config),
                 cluster=spec.cluster,
                 kubectl=kubectl,
                 delete_timeout_seconds=spec.control_plane.delete_timeout_seconds,

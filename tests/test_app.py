@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import pytest
+from cdktf import App
+
+from constructs import istio_app
+from constructs import istio_operator_manifest as iop
 from constructs.workspace_config import WorkspaceConfig
-from tests.conftest import MINIMAL_CONFIG, ROOT, synth_stack
+from tests.conftest import MINIMAL_CONFIG, ROOT, shipped, synth_stack
 
 Workspace = Callable[..., WorkspaceConfig]
 
@@ -81,6 +88,55 @@ def test_synth_is_deterministic_and_portable(project_copy: Path, tmp_path: Path)
     for name, data in a.items():
         for needle in (str(tmp_path), str(ROOT), str(Path.home()), "/tmp/", "/root"):
             assert needle.encode() not in data, (name, needle)
+
+
+def test_a_failure_while_writing_keeps_the_previous_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outdir = tmp_path / "cdktf.out"
+    istio_app.synth([shipped("staging"), shipped("production")], outdir)
+    before = tree_bytes(outdir)
+    real_build = istio_app.build_app
+
+    class FailsAfterWriting:
+        """An app that writes every stack into the scratch directory, then fails."""
+
+        def __init__(self, app: App) -> None:
+            self.app = app
+
+        def synth(self) -> None:
+            self.app.synth()
+            raise OSError("No space left on device")
+
+    def build(*args: Any) -> FailsAfterWriting:
+        return FailsAfterWriting(real_build(*args))
+
+    monkeypatch.setattr(istio_app, "build_app", build)
+    with pytest.raises(OSError, match="No space left"):
+        istio_app.synth([shipped("staging")], outdir)
+    assert tree_bytes(outdir) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["cdktf.out"]  # no scratch left behind
+
+
+def test_each_workspace_is_rendered_and_checked_once_per_synth(
+    project_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checked: list[str] = []
+    real_check = iop.check
+
+    def counting_check(text: str, *args: Any, **kwargs: Any) -> None:
+        checked.append(text)
+        real_check(text, *args, **kwargs)
+
+    monkeypatch.setattr(iop, "check", counting_check)
+    for name in [n for n in os.environ if n.startswith("ISTIO_") and "KUBE" in n]:
+        monkeypatch.delenv(name)
+    assert istio_app.main(project_copy, project_copy / "cdktf.out") == 0
+    assert len(checked) == 2  # staging and production, each once, validation included
+    stack = json.loads((project_copy / "cdktf.out/stacks/staging/cdk.tf.json").read_text())
+    assert stack["resource"]["null_resource"]["control_plane"]["triggers"]["manifest_sha1"] == (
+        hashlib.sha1(checked[1].encode()).hexdigest()
+    )
 
 
 def test_terraform_state_survives_a_new_synth(project_copy: Path) -> None:

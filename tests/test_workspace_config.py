@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -232,10 +233,24 @@ def test_holding_the_application_keeps_pilot_agent_wait(tmp_path: Path) -> None:
         load_file(tmp_path / "config" / "ok.yaml", tmp_path, environ={})
 
 
-def test_the_kubectl_script_refuses_the_same_provider_overrides() -> None:
-    script = (ROOT / "constructs" / "kubectl_run.sh").read_text()
-    for name in PROVIDER_OVERRIDE_ENV:
-        assert "${" + name + ":-}" in script, name
+@pytest.mark.parametrize("name", PROVIDER_OVERRIDE_ENV)
+def test_the_kubectl_script_refuses_the_same_provider_overrides(tmp_path: Path, name: str) -> None:
+    # The script itself, run as Terraform runs it; the recording kubectl stand-in on PATH would
+    # log any call it got.
+    record = tmp_path / "calls"
+    record.mkdir()
+    env = {
+        "PATH": f"{ROOT / 'tests' / 'fake_kubectl'}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "KUBECTL_RECORD": str(record),
+        name: "1",
+    }
+    script = ROOT / "constructs" / "kubectl_run.sh"
+    argv = ["/bin/sh", str(script), "kubeconfig", "/k", "ctx", "apply", "/dev/null"]
+    result = subprocess.run(argv, env=env, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "KUBE_* cluster variables are set" in result.stderr
+    assert list(record.iterdir()) == []
 
 
 @pytest.mark.parametrize("field", ["kubeconfig", "context"])
