@@ -284,5 +284,5 @@ def test_bad_templates_fail_with_the_template_named(
 def test_check_accepts_the_shipped_render() -> None:
     text = render(shipped("staging")).text
     check(text, OPERATOR_APIS["1.23.6"], source="x", watched=["istio-system"])
-    with pytest.raises(ManifestError, match="meshConfig.defaultConfig.tracing.sampling"):
+    with pytest.raises(ManifestError, match=r"meshConfig\.defaultConfig\.tracing\.sampling"):
         check(text, OPERATOR_APIS["1.7.3"], source="x", watched=["istio-system"])
