@@ -18,10 +18,10 @@ credentials=$1 kubeconfig=$2 context=$3 action=$4 argument=$5
 if ! command -v kubectl >/dev/null 2>&1; then
   # printf is a shell builtin: this message still prints on a runner with a bare PATH.
   printf '%s\n' >&2 \
-    "istio-kubectl: kubectl was not found on PATH, so nothing was applied." \
+    "istio-kubectl: kubectl was not found on PATH, so nothing was applied or deleted." \
     "The CRD and the IstioOperator are applied with kubectl by the machine running Terraform." \
     "Install kubectl there (Terraform Cloud remote runs have none: use an agent pool whose" \
-    "image has kubectl, or the workspace's local execution mode), then run the apply again."
+    "image has kubectl, or the workspace's local execution mode), then run Terraform again."
   exit 127
 fi
 
@@ -49,14 +49,17 @@ kubeconfig_from_environment() {
   direct="${KUBE_HOST:-}${KUBE_TOKEN:-}${KUBE_CLIENT_CERT_DATA:-}${KUBE_CLIENT_KEY_DATA:-}${KUBE_CLUSTER_CA_CERT_DATA:-}${KUBE_INSECURE:-}${KUBE_TLS_SERVER_NAME:-}"
   if [ -n "${KUBE_CONFIG_PATH:-}" ]; then
     [ -z "$direct" ] || fail "KUBE_CONFIG_PATH and KUBE_HOST-style variables are both set; set one, so kubectl and the kubernetes provider cannot disagree on the cluster"
+    # The provider reads current-context once; kubectl would read it again on every call, and it
+    # may have changed in between. Name the context, as credentials 'kubeconfig' must.
+    [ -n "${KUBE_CTX:-}" ] || fail "KUBE_CONFIG_PATH is set without KUBE_CTX; name the context, so every kubectl call reaches the cluster the provider reached"
     kubeconfig=$KUBE_CONFIG_PATH
-    context=${KUBE_CTX:-}
+    context=$KUBE_CTX
     return
   fi
   [ -n "${KUBE_HOST:-}" ] || fail "credentials 'environment' needs KUBE_HOST (or KUBE_CONFIG_PATH) in the environment"
   case $KUBE_HOST in
     https://* | http://*) ;;
-    *) fail "KUBE_HOST must be an https:// URL" ;;
+    *) fail "KUBE_HOST must be an https:// (or http://) URL" ;;
   esac
   case $KUBE_HOST in
     *[!A-Za-z0-9.:/_\[\]-]*) fail "KUBE_HOST has characters a server URL does not" ;;
@@ -72,11 +75,12 @@ kubeconfig_from_environment() {
 
   umask 077
   private=$(mktemp -d "${TMPDIR:-/tmp}/istio-kubectl.XXXXXX")
+  # Removed on every exit Terraform lets us see. A run killed outright (SIGKILL) leaves it behind,
+  # readable only by this user; README.md says so.
   trap 'rm -rf "$private"' EXIT
-  trap 'exit 130' INT TERM HUP
-  case $private in
-    *[!A-Za-z0-9._/-]*) fail "TMPDIR has characters that cannot go into a kubeconfig path" ;;
-  esac
+  trap 'exit 129' HUP
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
   kubeconfig=$private/kubeconfig
   context=target
 
@@ -85,7 +89,7 @@ kubeconfig_from_environment() {
   if [ -n "${KUBE_CLUSTER_CA_CERT_DATA:-}" ]; then
     printf '%s\n' "$KUBE_CLUSTER_CA_CERT_DATA" >"$private/ca.crt"
     cluster="$cluster
-    certificate-authority: $private/ca.crt"
+    certificate-authority: ca.crt"
   fi
   if [ "$insecure" = true ]; then
     cluster="$cluster
@@ -102,16 +106,18 @@ kubeconfig_from_environment() {
   if [ -n "${KUBE_TOKEN:-}" ]; then
     printf '%s' "$KUBE_TOKEN" >"$private/token"
     user="$user
-    tokenFile: $private/token"
+    tokenFile: token"
   fi
   if [ -n "${KUBE_CLIENT_CERT_DATA:-}" ]; then
     printf '%s\n' "$KUBE_CLIENT_CERT_DATA" >"$private/client.crt"
     printf '%s\n' "$KUBE_CLIENT_KEY_DATA" >"$private/client.key"
     user="$user
-    client-certificate: $private/client.crt
-    client-key: $private/client.key"
+    client-certificate: client.crt
+    client-key: client.key"
   fi
   [ -n "$user" ] || user=" {}"
+  # File names are bare: kubectl resolves them against the kubeconfig's own directory, so no
+  # TMPDIR path (relative, or with odd characters) is ever written into YAML.
   cat >"$kubeconfig" <<KUBECONFIG
 apiVersion: v1
 kind: Config
@@ -136,21 +142,27 @@ case $credentials in
     if [ -n "${KUBE_HOST:-}${KUBE_TOKEN:-}${KUBE_CLUSTER_CA_CERT_DATA:-}${KUBE_CLIENT_CERT_DATA:-}${KUBE_CLIENT_KEY_DATA:-}${KUBE_USER:-}${KUBE_PASSWORD:-}${KUBE_INSECURE:-}${KUBE_TLS_SERVER_NAME:-}${KUBE_PROXY_URL:-}${KUBE_CTX_CLUSTER:-}${KUBE_CTX_AUTH_INFO:-}${KUBE_CONFIG_PATHS:-}" ]; then
       fail "KUBE_* cluster variables are set, which the kubernetes provider would use instead of $kubeconfig; unset them, or use credentials: environment"
     fi
-    # The kubernetes provider expands a leading ~ in config_path; do the same.
-    case $kubeconfig in
-      "~/"*) kubeconfig="$HOME/${kubeconfig#"~/"}" ;;
-    esac
+    if [ -z "$kubeconfig" ] || [ -z "$context" ]; then
+      fail "credentials 'kubeconfig' needs a kubeconfig path and a context"
+    fi
     ;;
   environment) kubeconfig_from_environment ;;
   *) fail "unknown credentials mode '$credentials'" ;;
 esac
+# The kubernetes provider expands a leading ~ in config_path and in KUBE_CONFIG_PATH; so do we.
+case $kubeconfig in
+  "~/"*) kubeconfig="$HOME/${kubeconfig#"~/"}" ;;
+esac
 
 kube() {
-  if [ -n "$context" ]; then
-    kubectl --kubeconfig "$kubeconfig" --context "$context" "$@"
-  else
-    kubectl --kubeconfig "$kubeconfig" "$@"
-  fi
+  kubectl --kubeconfig "$kubeconfig" --context "$context" "$@"
+}
+
+# Prints the CRD's name if it exists, nothing if not. Call it only as `x=$(crd_name ...)`: set -e
+# then stops the script when the lookup fails, so an unreachable cluster is never taken for a
+# missing CRD. (Inside an `if` condition, set -e would be off and the failure lost.)
+crd_name() {
+  kube get customresourcedefinition "$1" --ignore-not-found -o name
 }
 
 case $action in
@@ -163,10 +175,12 @@ case $action in
   delete-crd)
     # Deleting the CRD deletes every IstioOperator with it, and one whose operator is gone keeps
     # its finalizer forever: the CRD would hang in Terminating. Stop while one is left instead.
-    if [ -n "$(kube get customresourcedefinition "$argument" --ignore-not-found -o name)" ]; then
-      left=$(kube get istiooperators.install.istio.io --all-namespaces -o name)
+    crd=$(crd_name "$argument")
+    if [ -n "$crd" ]; then
+      left=$(kube get istiooperators.install.istio.io --all-namespaces \
+        -o 'custom-columns=NAMESPACE:.metadata.namespace,NAME:.metadata.name' --no-headers)
       if [ -n "$left" ]; then
-        fail "not deleting CRD $argument: IstioOperators remain ($(echo "$left" | tr '\n' ' ')); delete them while an operator still runs, then destroy again"
+        fail "not deleting CRD $argument: IstioOperators remain ($(printf '%s' "$left" | tr -s ' \n' '/ ')); delete them while an operator still runs, then destroy again"
       fi
       kube delete customresourcedefinition "$argument" --ignore-not-found --wait=true --timeout=300s
     fi
@@ -178,6 +192,16 @@ case $action in
     rest=${argument#*/}
     name=${rest%%/*}
     timeout=${rest#*/}
+    if [ -z "$namespace" ] || [ -z "$name" ] || [ -z "$timeout" ]; then
+      fail "delete-istiooperator needs NAMESPACE/NAME/TIMEOUT_SECONDS, got '$argument'"
+    fi
+    # Without the CRD there is no IstioOperator to delete, and kubectl would fail on the unknown
+    # resource type (--ignore-not-found covers objects, not types), blocking the destroy.
+    crd=$(crd_name istiooperators.install.istio.io)
+    if [ -z "$crd" ]; then
+      echo "istio-kubectl: CRD istiooperators.install.istio.io is absent; no IstioOperator to delete"
+      exit 0
+    fi
     kube delete istiooperators.install.istio.io "$name" --namespace "$namespace" \
       --ignore-not-found --wait=true "--timeout=${timeout}s"
     ;;

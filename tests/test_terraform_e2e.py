@@ -8,6 +8,7 @@ provisioners and the kubectl step script all run for real.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.conftest import ROOT
 from tests.terraform_harness import HarnessError, Workdir, base_env, run_terraform
@@ -257,7 +259,7 @@ def test_pointing_at_another_kubeconfig_reapplies_and_deletes_nothing(
     # Destroy follows the new target too, as the kubernetes provider does.
     staging.destroy()
     calls = staging.calls()
-    assert [c.verb[0] for c in calls] == ["delete", "get", "get", "delete"]
+    assert [c.verb[0] for c in calls] == ["get", "delete", "get", "get", "delete"]
     assert {c.target for c in calls} == {(moved, "staging")}
 
 
@@ -283,7 +285,8 @@ def test_renaming_the_control_plane_deletes_the_old_istio_operator(
     staging.edit("config/staging.yaml", "name: default-istiocontrolplane", "name: mesh")
     staging.synth()
     staging.apply()
-    [delete, apply] = staging.calls()
+    [crd_exists, delete, apply] = staging.calls()
+    assert crd_exists.verb[:3] == ["get", "customresourcedefinition", CRD]
     assert delete.verb[:3] == [
         "delete",
         "istiooperators.install.istio.io",
@@ -300,7 +303,8 @@ def test_destroy_deletes_the_istio_operator_first_and_the_crd_last(
     blog.apply()
     blog.calls()
     result = blog.destroy()
-    [iop_delete, crd_exists, istiooperators_left, crd_delete] = blog.calls()
+    [crd_found, iop_delete, crd_exists, istiooperators_left, crd_delete] = blog.calls()
+    assert crd_found.verb == crd_exists.verb
     assert iop_delete.verb == [
         "delete",
         "istiooperators.install.istio.io",
@@ -324,7 +328,8 @@ def test_destroy_deletes_the_istio_operator_first_and_the_crd_last(
         "istiooperators.install.istio.io",
         "--all-namespaces",
         "-o",
-        "name",
+        "custom-columns=NAMESPACE:.metadata.namespace,NAME:.metadata.name",
+        "--no-headers",
     ]
     assert crd_delete.verb == [
         "delete",
@@ -353,13 +358,36 @@ def test_destroy_keeps_the_crd_while_other_istio_operators_remain(
     applied_staging: Deployment,
 ) -> None:
     staging = applied_staging
-    staging.workdir.env["KUBECTL_ISTIOOPERATORS"] = "istiooperator.install.istio.io/canary"
+    staging.workdir.env["KUBECTL_ISTIOOPERATORS"] = "istio-system   canary\nmesh-2   other\n"
     result = staging.workdir.terraform("destroy", "-auto-approve", "-input=false", check=False)
     assert result.returncode != 0
-    assert "not deleting CRD istiooperators.install.istio.io: IstioOperators remain" in (
-        _said(result)
+    assert (
+        "not deleting CRD istiooperators.install.istio.io: IstioOperators remain "
+        "(istio-system/canary mesh-2/other);" in _said(result)
     )
-    assert [c.verb[0] for c in staging.calls()] == ["delete", "get", "get"]
+    assert [c.verb[0] for c in staging.calls()] == ["get", "delete", "get", "get"]
+
+
+def test_destroy_finishes_when_the_crd_is_already_gone(applied_staging: Deployment) -> None:
+    # Someone deleted the CRD by hand: kubectl would fail on the unknown resource type, so the
+    # IstioOperator delete is skipped rather than blocking the destroy.
+    staging = applied_staging
+    staging.workdir.env["KUBECTL_CRD_ABSENT"] = "1"
+    staging.destroy()
+    assert [c.verb[:2] for c in staging.calls()] == [["get", "customresourcedefinition"]] * 2
+
+
+def test_destroy_stops_when_the_cluster_cannot_be_asked(applied_staging: Deployment) -> None:
+    # An unreachable cluster is never taken for a missing CRD: nothing is skipped, state is kept.
+    staging = applied_staging
+    staging.workdir.env["KUBECTL_FAIL_ON"] = "get"
+    result = staging.workdir.terraform("destroy", "-auto-approve", "-input=false", check=False)
+    assert result.returncode != 0
+    assert "recorded failure for 'get'" in _said(result)
+    assert [c.verb[0] for c in staging.calls()] == ["get"]
+    state = staging.workdir.terraform("state", "list").stdout.split()
+    assert "terraform_data.control_plane_removal" in state
+    assert "terraform_data.operator_crd_removal" in state
 
 
 @pytest.fixture
@@ -377,17 +405,27 @@ def cloud(deployment: Callable[[str], Deployment], project_copy: Path) -> Deploy
 CA = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
 
 
-def kubeconfig_view(call: Call, tmp: Path) -> dict[str, Any]:
-    """The recorded kubeconfig as the real kubectl parses it (no server needed)."""
-    assert call.kubeconfig is not None
-    copy = tmp / "recorded-kubeconfig"
-    copy.write_bytes(call.kubeconfig)
-    shown = subprocess.run(
-        ["/usr/bin/kubectl", "config", "view", "--kubeconfig", str(copy), "-o", "json", "--raw"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+REAL_KUBECTL = shutil.which("kubectl", path=SYSTEM_PATH)
+
+
+def kubeconfig_view(call: Call, tmp: Path, flatten: bool = False) -> dict[str, Any]:
+    """A recorded private kubeconfig as kubectl reads it (no server needed).
+
+    The copy keeps the private directory's layout, so the bare file names in it resolve as they
+    did during the call. These machines have a real kubectl, which parses it (`flatten` also reads
+    the files it names); without one, PyYAML reads it and `flatten` is not available.
+    """
+    copy = tmp / "recorded-private"
+    copy.mkdir()
+    for name, (data, _) in call.private.items():
+        (copy / name).write_bytes(data)
+    if REAL_KUBECTL is None:
+        assert not flatten, "flatten needs the real kubectl"
+        parsed: dict[str, Any] = yaml.safe_load((copy / "kubeconfig").read_text())
+        return parsed
+    argv = [REAL_KUBECTL, "config", "view", "--kubeconfig", str(copy / "kubeconfig")]
+    argv += ["-o", "json", "--raw"] + (["--flatten"] if flatten else [])
+    shown = subprocess.run(argv, capture_output=True, text=True, check=True)
     view: dict[str, Any] = json.loads(shown.stdout)
     return view
 
@@ -411,12 +449,12 @@ def test_environment_credentials_use_a_private_kubeconfig_removed_afterwards(
         assert not any("token-value" in arg for arg in call.args)
     view = kubeconfig_view(calls[0], cloud.tmp)
     [cluster] = view["clusters"]
-    private = calls[0].target[0].rsplit("/", 1)[0]
+    # Bare names, resolved by kubectl against the kubeconfig's own directory.
     assert cluster["cluster"] == {
         "server": "https://203.0.113.10:6443",
-        "certificate-authority": f"{private}/ca.crt",
+        "certificate-authority": "ca.crt",
     }
-    assert view["users"][0]["user"] == {"tokenFile": f"{private}/token"}
+    assert view["users"][0]["user"] == {"tokenFile": "token"}
     assert view["current-context"] == "target"
     files = calls[0].private
     assert files["token"] == (b"token-value-never-in-argv", 0o600)
@@ -436,7 +474,6 @@ def test_environment_credential_files_are_private_and_exact(cloud: Deployment) -
     result = cloud.apply(check=False)
     assert result.returncode != 0
     [apply, wait] = cloud.calls()
-    private = Path(apply.target[0]).parent
     assert wait.target[0] != apply.target[0]  # each step has its own
     assert apply.private["client.key"] == (b"CLIENT KEY\n", 0o600)
     view = kubeconfig_view(apply, cloud.tmp)
@@ -445,16 +482,35 @@ def test_environment_credential_files_are_private_and_exact(cloud: Deployment) -
         "insecure-skip-tls-verify": True,
     }
     assert view["users"][0]["user"] == {
-        "client-certificate": f"{private}/client.crt",
-        "client-key": f"{private}/client.key",
+        "client-certificate": "client.crt",
+        "client-key": "client.key",
     }
     assert list((cloud.tmp / "scratch").iterdir()) == []
+
+
+@pytest.mark.skipif(REAL_KUBECTL is None, reason="needs the real kubectl to read the kubeconfig")
+def test_a_relative_tmpdir_still_gives_kubectl_the_credential_files(cloud: Deployment) -> None:
+    cloud.workdir.env.update(
+        TMPDIR="scratch",  # relative to the directory Terraform runs in
+        KUBE_HOST="https://203.0.113.10:6443",
+        KUBE_CLIENT_CERT_DATA="CLIENT CERT",
+        KUBE_CLIENT_KEY_DATA="CLIENT KEY",
+        KUBE_CLUSTER_CA_CERT_DATA=CA,
+    )
+    (cloud.workdir.path / "scratch").mkdir()
+    cloud.apply()
+    first = cloud.calls()[0]
+    view = kubeconfig_view(first, cloud.tmp, flatten=True)  # reads the files kubectl would
+    assert view["clusters"][0]["cluster"]["certificate-authority-data"] == (
+        base64.b64encode((CA + "\n").encode()).decode()
+    )
+    assert view["users"][0]["user"]["client-key-data"] == base64.b64encode(b"CLIENT KEY\n").decode()
 
 
 @pytest.mark.parametrize(
     ("variables", "message"),
     [
-        ({"KUBE_HOST": "203.0.113.10"}, "KUBE_HOST must be an https:// URL"),
+        ({"KUBE_HOST": "203.0.113.10"}, "KUBE_HOST must be an https:// (or http://) URL"),
         ({"KUBE_HOST": "https://h", "KUBE_USER": "admin"}, "KUBE_USER is set"),
         ({"KUBE_CONFIG_PATH": "/k", "KUBE_TOKEN": "t"}, "KUBE_CONFIG_PATH and KUBE_HOST-style"),
         ({"KUBE_HOST": "https://h", "KUBE_CLIENT_CERT_DATA": "c"}, "go together"),
@@ -464,6 +520,7 @@ def test_environment_credential_files_are_private_and_exact(cloud: Deployment) -
             "accepts only one",
         ),
         ({}, "needs KUBE_HOST (or KUBE_CONFIG_PATH)"),
+        ({"KUBE_CONFIG_PATH": "/k"}, "KUBE_CONFIG_PATH is set without KUBE_CTX"),
     ],
 )
 def test_environment_credentials_kubectl_could_not_follow_are_refused(
@@ -481,6 +538,14 @@ def test_environment_credentials_from_a_kubeconfig_path(cloud: Deployment) -> No
     cloud.workdir.env.update(KUBE_CONFIG_PATH="/etc/kube/ci.yaml", KUBE_CTX="ci")
     cloud.apply()
     assert {c.target for c in cloud.calls()} == {("/etc/kube/ci.yaml", "ci")}
+
+
+def test_a_home_relative_kube_config_path_is_expanded_as_the_provider_does(
+    cloud: Deployment,
+) -> None:
+    cloud.workdir.env.update(KUBE_CONFIG_PATH="~/.kube/ci.yaml", KUBE_CTX="ci")
+    cloud.apply()
+    assert {c.target for c in cloud.calls()} == {(str(cloud.home / ".kube/ci.yaml"), "ci")}
 
 
 def test_kube_variables_in_the_apply_shell_stop_kubectl_in_kubeconfig_mode(
