@@ -44,6 +44,10 @@ UNSCOPED_OVERRIDE_ENV = ("ISTIO_KUBECONFIG", "ISTIO_KUBE_CONTEXT")
 
 # The kubernetes provider lets these override the cluster or credentials of its kubeconfig;
 # kubectl ignores them. With a kubeconfig target, either would make the two disagree.
+# Labels the stack sets on injection namespaces, or that would fight with them: istio.io/rev
+# selects a revisioned injector instead of istio-injection=enabled.
+RESERVED_NAMESPACE_LABELS = ("istio-injection", "istio.io/rev")
+
 PROVIDER_OVERRIDE_ENV = (
     "KUBE_HOST",
     "KUBE_TOKEN",
@@ -76,6 +80,11 @@ _QUANTITY = re.compile(r"^(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+|Ki|Mi|Gi|Ti|Pi|Ei|n|u
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+# IsQualifiedName: an optional DNS-subdomain prefix and '/', then a 1-63 character name.
+_LABEL_KEY = re.compile(
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
 _IMAGE_HUB = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
 _IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
@@ -95,6 +104,7 @@ DnsLabel = Annotated[
 ]
 DnsSubdomain = Annotated[StrictStr, _check(_DNS_SUBDOMAIN, "a DNS-1123 subdomain", 253)]
 LabelValue = Annotated[StrictStr, _check(_LABEL_VALUE, "a Kubernetes label value", 63)]
+LabelKey = Annotated[StrictStr, _check(_LABEL_KEY, "a Kubernetes label key", 253 + 1 + 63)]
 ImageHub = Annotated[StrictStr, _check(_IMAGE_HUB, "an image registry/repository prefix", 255)]
 ImageTag = Annotated[StrictStr, _check(_IMAGE_TAG, "an image tag", 128)]
 NonEmptyStr = Annotated[StrictStr, Field(min_length=1)]
@@ -275,6 +285,9 @@ class WorkspaceFile(_Strict):
     pilot: Pilot = Pilot()
     proxy: Proxy = Proxy()
     injection_namespaces: Annotated[list[DnsLabel], AfterValidator(_no_repeats)] = []
+    # Extra labels for namespaces in injection_namespaces. The stack owns those namespaces, so
+    # labels added by hand would be removed by the next apply: they belong here.
+    namespace_labels: dict[StrictStr, dict[LabelKey, LabelValue]] = {}
 
     @model_validator(mode="after")
     def _control_plane_is_watched(self) -> WorkspaceFile:
@@ -304,6 +317,30 @@ class WorkspaceFile(_Strict):
             )
         return self
 
+    @model_validator(mode="after")
+    def _labels_are_for_injection_namespaces(self) -> WorkspaceFile:
+        for namespace, labels in self.namespace_labels.items():
+            path = f"namespace_labels.{namespace}"
+            if namespace not in self.injection_namespaces:
+                raise PydanticCustomError(
+                    "namespace_labels",
+                    "{namespace} is not in injection_namespaces {names}; only namespaces this "
+                    "stack creates can be labelled here",
+                    {
+                        "path": path,
+                        "namespace": repr(namespace),
+                        "names": repr(self.injection_namespaces),
+                    },
+                )
+            reserved = sorted(set(labels) & set(RESERVED_NAMESPACE_LABELS))
+            if reserved:
+                raise PydanticCustomError(
+                    "namespace_labels",
+                    "{reserved} is set by the stack itself (sidecar injection); remove it",
+                    {"path": path, "reserved": repr(reserved)},
+                )
+        return self
+
 
 @dataclass(frozen=True)
 class WorkspaceConfig:
@@ -327,6 +364,8 @@ _FRIENDLY = {
 
 def _format_error(source: str, err: Mapping[str, Any], model: type[BaseModel]) -> str:
     loc = [str(p) for p in err["loc"] if not str(p).startswith("function-")]
+    if loc[-1:] == ["[key]"]:  # a bad mapping key: name the mapping, the message names the key
+        loc = loc[:-2]
     # Checks that span sections report the field they are about, not the top level.
     path = (err.get("ctx") or {}).get("path") or ".".join(loc) or "(top level)"
     kind = err["type"]
@@ -344,6 +383,7 @@ def _format_error(source: str, err: Mapping[str, Any], model: type[BaseModel]) -
         "namespace_clash",
         "repeated",
         "hold_needs_wait",
+        "namespace_labels",
     ):
         return f"{source}: {path}: {err['msg']}"
     return f"{source}: {path}: {err['input']!r}: {err['msg']}"

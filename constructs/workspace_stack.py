@@ -84,7 +84,7 @@ class WorkspaceStack(TerraformStack):
         InjectionNamespaces(
             self,
             "injection_namespaces",
-            InjectionNamespacesProps(names=spec.injection_namespaces),
+            InjectionNamespacesProps(names=spec.injection_namespaces, labels=spec.namespace_labels),
         )
 
     def _configure_backend(self) -> None:

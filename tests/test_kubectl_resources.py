@@ -180,6 +180,20 @@ def test_injection_namespaces_are_labelled(workspace: Workspace) -> None:
     assert namespaces["web"]["metadata"]["name"] == "web"
 
 
+def test_namespace_labels_are_added_beside_the_injection_label(workspace: Workspace) -> None:
+    config = workspace(
+        MINIMAL_CONFIG + "injection_namespaces: [ads-api, web]\n"
+        "namespace_labels: {ads-api: {team: ads, example.com/cost-center: '4711'}}\n"
+    )
+    namespaces = synth_stack(config)["resource"]["kubernetes_namespace_v1"]
+    assert namespaces["ads_api"]["metadata"]["labels"] == {
+        "example.com/cost-center": "4711",
+        "istio-injection": "enabled",
+        "team": "ads",
+    }
+    assert namespaces["web"]["metadata"]["labels"] == {"istio-injection": "enabled"}
+
+
 @pytest.fixture(scope="module")
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Path:
     outdir = tmp_path_factory.mktemp("out")

@@ -91,6 +91,26 @@ def test_defaults_fill_a_minimal_file(workspace: Workspace) -> None:
             "config/production.yaml: control_plane.profile: 'tiny': Input should be 'minimal'",
         ),
         (
+            "injection_namespaces: [ads-api]\nnamespace_labels: {ads-api: {team: 'ads team'}}",
+            "config/production.yaml: namespace_labels.ads-api.team: 'ads team' is not a "
+            "Kubernetes label value",
+        ),
+        (
+            "injection_namespaces: [ads-api]\nnamespace_labels: {ads-api: {'Team!': ads}}",
+            "config/production.yaml: namespace_labels.ads-api: 'Team!' is not a Kubernetes "
+            "label key",
+        ),
+        (
+            "injection_namespaces: [ads-api]\nnamespace_labels: {web: {team: web}}",
+            "config/production.yaml: namespace_labels.web: 'web' is not in injection_namespaces "
+            "['ads-api']",
+        ),
+        (
+            "injection_namespaces: [ads-api]\nnamespace_labels: {ads-api: {istio.io/rev: canary}}",
+            "config/production.yaml: namespace_labels.ads-api: ['istio.io/rev'] is set by the "
+            "stack itself",
+        ),
+        (
             "proxy: {hold_application_until_proxy_starts: 'yes'}",
             "config/production.yaml: proxy.hold_application_until_proxy_starts: 'yes': "
             "Input should be a valid boolean",
@@ -125,7 +145,8 @@ def test_every_problem_is_listed_at_once(tmp_path: Path) -> None:
         "config/production.yaml: pilot.resources.limits.memory: 'lots' is not a Kubernetes "
         "quantity",
         "config/production.yaml: surprise: unknown key (allowed: backend, cluster, "
-        "control_plane, injection_namespaces, istio_version, operator, pilot, proxy, tracing)",
+        "control_plane, injection_namespaces, istio_version, namespace_labels, operator, pilot, "
+        "proxy, tracing)",
     ]
 
 
