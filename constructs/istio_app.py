@@ -25,7 +25,13 @@ def build_app(
     manifests: Mapping[str, RenderedManifest] | None = None,
 ) -> App:
     """One stack per workspace; `manifests` (by workspace name) are reused, not rendered again."""
-    app = App(outdir=outdir)
+    # cdktf's synth-time validations are skipped on purpose. Besides provider presence (every
+    # stack declares both providers; tests/test_app.py checks each resource has its provider),
+    # they run `terraform version` on the synth machine for every terraform_data resource: two
+    # child processes per stack (most of a stack's synth time), and no synth at all where
+    # terraform is not installed. The stacks carry `required_version` instead, which Terraform
+    # checks where it actually runs: the laptop or the Terraform Cloud run.
+    app = App(outdir=outdir, skip_validation=True)
     for config in configs:
         WorkspaceStack(app, config, (manifests or {}).get(config.name))
     return app

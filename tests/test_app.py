@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -169,6 +170,36 @@ def test_cloud_backend_when_named(workspace: Workspace) -> None:
         "organization": "acme",
         "workspaces": {"name": "istio-prod", "project": "platform"},
     }
+
+
+def test_synth_needs_no_terraform_on_the_machine(project_copy: Path, tmp_path: Path) -> None:
+    # Only Node (for jsii) on PATH: synth itself never runs terraform or a shell.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    node = shutil.which("node")
+    assert node is not None
+    (bin_dir / "node").symlink_to(node)
+    env = {
+        "PATH": str(bin_dir),
+        "HOME": str(tmp_path),
+        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+    }
+    result = subprocess.run(
+        [sys.executable, "main.py"], cwd=project_copy, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert (project_copy / "cdktf.out/stacks/staging/cdk.tf.json").is_file()
+
+
+@pytest.mark.parametrize("name", ["staging", "production"])
+def test_every_resource_has_its_provider_declared(name: str) -> None:
+    # What cdktf's skipped ValidateProviderPresence checked (constructs/istio_app.py).
+    stack = synth_stack(shipped(name))
+    for resource_type in stack["resource"]:
+        provider = resource_type.split("_", 1)[0]
+        if provider != "terraform":  # terraform_data is built in
+            assert provider in stack["provider"], resource_type
+            assert provider in stack["terraform"]["required_providers"], resource_type
 
 
 def test_providers_are_pinned_and_aimed_at_the_named_cluster(workspace: Workspace) -> None:
