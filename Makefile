@@ -20,10 +20,10 @@ endif
 
 setup: $(VENV)/.installed node_modules/.installed
 
+# pip -qq: errors only. Build machines whose pip.conf lists find-links or index locations that
+# lack a package would otherwise print a WARNING per package on every first setup.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	# -qq: errors only. Build machines whose pip.conf lists find-links or index locations that
-	# lack a package would otherwise print a WARNING per package on every first setup.
 	$(BIN)/python -m pip install -qq --disable-pip-version-check --no-input -r requirements-dev.txt
 	touch $@
 
