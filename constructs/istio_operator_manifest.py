@@ -20,6 +20,7 @@ from typing import Any
 import jinja2
 import yaml
 
+from constructs.istio_releases import OPERATOR_APIS, OperatorApi
 from constructs.workspace_config import WorkspaceConfig
 
 MANIFESTS = Path(__file__).resolve().parent.parent / "manifests"
@@ -29,71 +30,6 @@ KIND = "IstioOperator"
 
 class ManifestError(Exception):
     """A template or its rendering is unusable; the message names the template and the problem."""
-
-
-@dataclass(frozen=True)
-class OperatorApi:
-    """What one Istio release's operator accepts in an IstioOperator, as far as we write it.
-
-    `accepted_paths` is deliberately small: the leaf paths our template may produce, each checked
-    against that release's operator.proto / values_types.proto / MeshConfig (see shared FACTS (b)
-    and (g)). A template edit that needs another path adds it here, after checking the source.
-    List items are written `[]`.
-    """
-
-    template: str
-    crd: str
-    tracers: frozenset[str]
-    accepted_paths: frozenset[str]
-
-
-_COMMON_PATHS = frozenset(
-    {
-        "apiVersion",
-        "kind",
-        "metadata.name",
-        "metadata.namespace",
-        "spec.profile",
-        "spec.meshConfig.enableTracing",
-        "spec.components.pilot.k8s.resources.requests.cpu",
-        "spec.components.pilot.k8s.resources.requests.memory",
-        "spec.components.pilot.k8s.resources.limits.cpu",
-        "spec.components.pilot.k8s.resources.limits.memory",
-        "spec.values.global.proxy.tracer",
-        "spec.values.global.proxy.lifecycle.postStart.exec.command[]",
-        "spec.values.global.proxy.lifecycle.preStop.exec.command[]",
-    }
-)
-
-OPERATOR_APIS: dict[str, OperatorApi] = {
-    "1.7.3": OperatorApi(
-        template="1.7.3/istio-operator.yaml.j2",
-        crd="1.7.3/crd-operator.yaml",
-        tracers=frozenset({"zipkin", "lightstep", "datadog", "stackdriver"}),
-        accepted_paths=_COMMON_PATHS
-        | {
-            "spec.values.pilot.traceSampling",
-            "spec.values.global.tracer.datadog.address",
-            "spec.values.global.proxy.holdApplicationUntilProxyStarts",
-        },
-    ),
-    "1.23.6": OperatorApi(
-        template="1.23.6/istio-operator.yaml.j2",
-        crd="1.23.6/crd-operator.yaml",
-        tracers=frozenset(
-            {"zipkin", "lightstep", "datadog", "stackdriver", "openCensusAgent", "none"}
-        ),
-        # 1.23.6 still accepts values.pilot.traceSampling and
-        # values.global.proxy.holdApplicationUntilProxyStarts, but the meshConfig forms outrank
-        # them; leaving the old paths out stops a template from setting both and disagreeing.
-        accepted_paths=_COMMON_PATHS
-        | {
-            "spec.meshConfig.defaultConfig.holdApplicationUntilProxyStarts",
-            "spec.meshConfig.defaultConfig.tracing.sampling",
-            "spec.meshConfig.defaultConfig.tracing.datadog.address",
-        },
-    ),
-}
 
 
 @dataclass(frozen=True)
@@ -213,7 +149,7 @@ def check(text: str, api: OperatorApi, source: str, watched: list[str]) -> None:
     if unknown:
         raise ManifestError(
             f"{source}: field paths this Istio version's operator is not known to accept: "
-            f"{', '.join(unknown)} (accepted: constructs/istio_operator_manifest.py OPERATOR_APIS)"
+            f"{', '.join(unknown)} (accepted: OPERATOR_APIS in constructs/istio_releases.py)"
         )
     tracer = manifest.get("spec", {}).get("values", {}).get("global", {}).get("proxy", {})
     tracer = tracer.get("tracer") if isinstance(tracer, dict) else None

@@ -3,7 +3,8 @@
 One frozen `IstioRelease` per version holds everything that differs between the releases' charts
 (`manifests/charts/istio-operator/` at the release tag): the ClusterRole rules in chart order, the
 operator Deployment's version-specific fields and the labels of the namespaces the stack creates.
-Constructs read these fields and never branch on a version string.
+One `OperatorApi` per version names its manifests/ files and what its operator accepts in an
+IstioOperator. Constructs read these fields and never branch on a version string.
 """
 
 from __future__ import annotations
@@ -190,3 +191,69 @@ ISTIO_1_23_6 = IstioRelease(
 )
 
 RELEASES: Mapping[str, IstioRelease] = {r.version: r for r in (ISTIO_1_7_3, ISTIO_1_23_6)}
+
+
+# --- What each release's operator accepts in an IstioOperator, and the files for it -------------
+@dataclass(frozen=True)
+class OperatorApi:
+    """What one Istio release's operator accepts in an IstioOperator, as far as we write it.
+
+    `accepted_paths` is deliberately small: the leaf paths our template may produce, each checked
+    against that release's operator.proto / values_types.proto / MeshConfig (see shared FACTS (b)
+    and (g)). A template edit that needs another path adds it here, after checking the source.
+    List items are written `[]`.
+    """
+
+    template: str
+    crd: str
+    tracers: frozenset[str]
+    accepted_paths: frozenset[str]
+
+
+_COMMON_PATHS = frozenset(
+    {
+        "apiVersion",
+        "kind",
+        "metadata.name",
+        "metadata.namespace",
+        "spec.profile",
+        "spec.meshConfig.enableTracing",
+        "spec.components.pilot.k8s.resources.requests.cpu",
+        "spec.components.pilot.k8s.resources.requests.memory",
+        "spec.components.pilot.k8s.resources.limits.cpu",
+        "spec.components.pilot.k8s.resources.limits.memory",
+        "spec.values.global.proxy.tracer",
+        "spec.values.global.proxy.lifecycle.postStart.exec.command[]",
+        "spec.values.global.proxy.lifecycle.preStop.exec.command[]",
+    }
+)
+
+OPERATOR_APIS: dict[str, OperatorApi] = {
+    "1.7.3": OperatorApi(
+        template="1.7.3/istio-operator.yaml.j2",
+        crd="1.7.3/crd-operator.yaml",
+        tracers=frozenset({"zipkin", "lightstep", "datadog", "stackdriver"}),
+        accepted_paths=_COMMON_PATHS
+        | {
+            "spec.values.pilot.traceSampling",
+            "spec.values.global.tracer.datadog.address",
+            "spec.values.global.proxy.holdApplicationUntilProxyStarts",
+        },
+    ),
+    "1.23.6": OperatorApi(
+        template="1.23.6/istio-operator.yaml.j2",
+        crd="1.23.6/crd-operator.yaml",
+        tracers=frozenset(
+            {"zipkin", "lightstep", "datadog", "stackdriver", "openCensusAgent", "none"}
+        ),
+        # 1.23.6 still accepts values.pilot.traceSampling and
+        # values.global.proxy.holdApplicationUntilProxyStarts, but the meshConfig forms outrank
+        # them; leaving the old paths out stops a template from setting both and disagreeing.
+        accepted_paths=_COMMON_PATHS
+        | {
+            "spec.meshConfig.defaultConfig.holdApplicationUntilProxyStarts",
+            "spec.meshConfig.defaultConfig.tracing.sampling",
+            "spec.meshConfig.defaultConfig.tracing.datadog.address",
+        },
+    ),
+}

@@ -9,7 +9,8 @@ from cdktf import AssetType, DataResource, TerraformAsset
 from cdktf_cdktf_provider_null.resource import Resource
 
 from constructs import Construct
-from constructs.istio_operator_manifest import MANIFESTS, OPERATOR_APIS, manifest_sha1
+from constructs.istio_operator_manifest import MANIFESTS, manifest_sha1
+from constructs.istio_releases import OPERATOR_APIS
 from constructs.kubectl import Action, Kubectl, target_triggers
 from constructs.workspace_config import Cluster, IstioVersion
 

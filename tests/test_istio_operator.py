@@ -10,7 +10,7 @@ import cdktf
 import pytest
 import yaml
 
-from constructs.istio_releases import RELEASES
+from constructs.istio_releases import OPERATOR_APIS, RELEASES
 from constructs.workspace_config import IstioVersion, WorkspaceConfig, load_file
 from constructs.workspace_stack import WorkspaceStack
 from tests.conftest import MINIMAL_CONFIG, ROOT, synth_stack
@@ -172,7 +172,7 @@ def test_the_expected_objects_are_the_upstream_reference_render(version: str) ->
 
 # --- Release data ------------------------------------------------------------------------------
 def test_every_supported_version_has_its_release_data() -> None:
-    assert sorted(RELEASES) == sorted(get_args(IstioVersion))
+    assert sorted(RELEASES) == sorted(OPERATOR_APIS) == sorted(get_args(IstioVersion))
     assert [len(RELEASES[v].cluster_role_rules) for v in ("1.7.3", "1.23.6")] == [13, 16]
 
 

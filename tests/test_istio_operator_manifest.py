@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from constructs import istio_operator_manifest as iop
-from constructs.istio_operator_manifest import OPERATOR_APIS, ManifestError, check, render
+from constructs.istio_operator_manifest import ManifestError, check, render
+from constructs.istio_releases import OPERATOR_APIS
 from constructs.workspace_config import WorkspaceConfig
 from tests.conftest import shipped
 

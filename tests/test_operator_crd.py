@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 import yaml
 
-from constructs.istio_operator_manifest import MANIFESTS, OPERATOR_APIS
+from constructs.istio_operator_manifest import MANIFESTS
+from constructs.istio_releases import OPERATOR_APIS
 
 PRINTER_COLUMNS = [
     {"name": "Revision", "type": "string", "jsonPath": ".spec.revision"},
