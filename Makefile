@@ -33,7 +33,8 @@ node_modules/.installed: package.json package-lock.json
 
 ## synth: `cdktf synth` for every workspace in config/ (cdktf.out/stacks/<workspace>/cdk.tf.json)
 synth: setup
-	node_modules/.bin/cdktf synth
+	@# Not on a terminal (CI, a pipe), the CLI's spinner would print escape codes: CI=1 stops it.
+	if [ -t 1 ]; then node_modules/.bin/cdktf synth; else CI=1 node_modules/.bin/cdktf synth; fi
 
 ## lint: ruff and mypy, also part of `make test`
 lint: $(VENV)/.installed
