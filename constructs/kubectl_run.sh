@@ -74,9 +74,13 @@ kubeconfig_from_environment() {
   fi
 
   umask 077
+  # Removed on every exit Terraform lets us see. A run killed outright (SIGKILL) leaves its
+  # directory behind, readable only by this user: sweep those first. No step lives two hours
+  # (the longest wait is control_plane.delete_timeout_seconds, at most one), so older ones are
+  # leftovers, never a running step's.
+  find "${TMPDIR:-/tmp}" -maxdepth 1 -type d -name 'istio-kubectl.*' -user "$(id -u)" \
+    -mmin +120 -exec rm -rf {} + 2>/dev/null || true
   private=$(mktemp -d "${TMPDIR:-/tmp}/istio-kubectl.XXXXXX")
-  # Removed on every exit Terraform lets us see. A run killed outright (SIGKILL) leaves it behind,
-  # readable only by this user; README.md says so.
   trap 'rm -rf "$private"' EXIT
   trap 'exit 129' HUP
   trap 'exit 130' INT

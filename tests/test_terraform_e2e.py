@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -461,6 +462,21 @@ def test_environment_credentials_use_a_private_kubeconfig_removed_afterwards(
     assert files["ca.crt"] == ((CA + "\n").encode(), 0o600)
     assert files["kubeconfig"][1] == 0o600
     assert list(scratch.iterdir()) == []  # every private kubeconfig was removed
+
+
+def test_credentials_left_by_a_killed_step_are_swept(cloud: Deployment) -> None:
+    # A step killed with SIGKILL cannot remove its private directory; the next step removes
+    # those older than two hours, and nothing else.
+    scratch = cloud.tmp / "scratch"
+    now = time.time()
+    ages = {"istio-kubectl.killed": 3 * 3600, "istio-kubectl.running": 1800, "other": 3 * 3600}
+    for name, age in ages.items():
+        (scratch / name).mkdir()
+        (scratch / name / "token").write_text("secret")
+        os.utime(scratch / name, (now - age, now - age))
+    cloud.workdir.env.update(KUBE_HOST="https://203.0.113.10:6443", KUBE_TOKEN="t")
+    cloud.apply()
+    assert sorted(p.name for p in scratch.iterdir()) == ["istio-kubectl.running", "other"]
 
 
 def test_environment_credential_files_are_private_and_exact(cloud: Deployment) -> None:
