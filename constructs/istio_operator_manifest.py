@@ -175,12 +175,7 @@ def _leaf_paths(value: Any, prefix: str = "") -> Iterator[str]:
 
 
 @functools.cache
-def read_manifest(relative: str) -> bytes:
-    """A file under manifests/, read once per synth."""
-    return (MANIFESTS / relative).read_bytes()
-
-
-@functools.cache
 def manifest_sha1(relative: str) -> str:
-    """The sha1 of a file under manifests/, hashed once per synth however many stacks use it."""
-    return hashlib.sha1(read_manifest(relative), usedforsecurity=False).hexdigest()
+    """The sha1 of a file under manifests/, read and hashed once per synth however many stacks
+    use it."""
+    return hashlib.sha1((MANIFESTS / relative).read_bytes(), usedforsecurity=False).hexdigest()

@@ -42,12 +42,12 @@ def override_env(workspace: str) -> tuple[str, str]:
 # The old unscoped names, refused so a leftover one is not silently ignored.
 UNSCOPED_OVERRIDE_ENV = ("ISTIO_KUBECONFIG", "ISTIO_KUBE_CONTEXT")
 
-# The kubernetes provider lets these override the cluster or credentials of its kubeconfig;
-# kubectl ignores them. With a kubeconfig target, either would make the two disagree.
 # Labels the stack sets on injection namespaces, or that would fight with them: istio.io/rev
 # selects a revisioned injector instead of istio-injection=enabled.
 RESERVED_NAMESPACE_LABELS = ("istio-injection", "istio.io/rev")
 
+# The kubernetes provider lets these override the cluster or credentials of its kubeconfig;
+# kubectl ignores them. With a kubeconfig target, either would make the two disagree.
 PROVIDER_OVERRIDE_ENV = (
     "KUBE_HOST",
     "KUBE_TOKEN",
@@ -460,9 +460,8 @@ def load_all(
     files = sorted(config_dir.glob("*.yaml"))
     environ = os.environ if environ is None else environ
     problems: list[str] = [
-        f"{name} is set, but overrides now name their workspace: use "
-        f"{override_env('<workspace>')[UNSCOPED_OVERRIDE_ENV.index(name)]}"
-        for name in UNSCOPED_OVERRIDE_ENV
+        f"{name} is set, but overrides now name their workspace: use {scoped}"
+        for name, scoped in zip(UNSCOPED_OVERRIDE_ENV, override_env("<workspace>"), strict=True)
         if environ.get(name)
     ]
     if not files:

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.conftest import ROOT
 from tests.terraform_harness import HarnessError, Workdir, base_env
@@ -406,25 +405,20 @@ def cloud(deployment: Callable[[str], Deployment], project_copy: Path) -> Deploy
 CA = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
 
 
-REAL_KUBECTL = shutil.which("kubectl", path=SYSTEM_PATH)
-
-
 def kubeconfig_view(call: Call, tmp: Path, flatten: bool = False) -> dict[str, Any]:
-    """A recorded private kubeconfig as kubectl reads it (no server needed).
+    """A recorded private kubeconfig as the real kubectl reads it (no server needed).
 
     The copy keeps the private directory's layout, so the bare file names in it resolve as they
-    did during the call. These machines have a real kubectl, which parses it (`flatten` also reads
-    the files it names); without one, PyYAML reads it and `flatten` is not available.
+    did during the call; `flatten` makes kubectl read those files too. kubectl is on PATH on
+    these machines (it only fails without a server), so it is required, never skipped.
     """
+    real_kubectl = shutil.which("kubectl", path=SYSTEM_PATH)
+    assert real_kubectl, f"no kubectl in {SYSTEM_PATH}"
     copy = tmp / "recorded-private"
     copy.mkdir()
     for name, (data, _) in call.private.items():
         (copy / name).write_bytes(data)
-    if REAL_KUBECTL is None:
-        assert not flatten, "flatten needs the real kubectl"
-        parsed: dict[str, Any] = yaml.safe_load((copy / "kubeconfig").read_text())
-        return parsed
-    argv = [REAL_KUBECTL, "config", "view", "--kubeconfig", str(copy / "kubeconfig")]
+    argv = [real_kubectl, "config", "view", "--kubeconfig", str(copy / "kubeconfig")]
     argv += ["-o", "json", "--raw"] + (["--flatten"] if flatten else [])
     shown = subprocess.run(argv, capture_output=True, text=True, check=True)
     view: dict[str, Any] = json.loads(shown.stdout)
@@ -504,7 +498,6 @@ def test_environment_credential_files_are_private_and_exact(cloud: Deployment) -
     assert list((cloud.tmp / "scratch").iterdir()) == []
 
 
-@pytest.mark.skipif(REAL_KUBECTL is None, reason="needs the real kubectl to read the kubeconfig")
 def test_a_relative_tmpdir_still_gives_kubectl_the_credential_files(cloud: Deployment) -> None:
     cloud.workdir.env.update(
         TMPDIR="scratch",  # relative to the directory Terraform runs in

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -276,8 +277,6 @@ def test_the_kubectl_script_refuses_the_same_provider_overrides(tmp_path: Path, 
 
 @pytest.mark.parametrize("field", ["kubeconfig", "context"])
 def test_cluster_strings_cannot_carry_terraform_expressions(tmp_path: Path, field: str) -> None:
-    text = MINIMAL_CONFIG.replace("context: test", "context: test, " + field + ": 'x%{if true}y'")
-    text = text.replace("kubeconfig: ~/.kube/config, ", "") if field == "kubeconfig" else text
-    text = text.replace("context: test, context:", "context:")
-    [problem] = problems_of(tmp_path, text)
+    cluster = {"kubeconfig": "~/.kube/config", "context": "test", field: "x%{if true}y"}
+    [problem] = problems_of(tmp_path, f"cluster: {json.dumps(cluster)}\nistio_version: '1.23.6'\n")
     assert f"cluster.{field}: 'x%{{if true}}y' contains a Terraform template sequence" in problem
