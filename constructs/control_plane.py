@@ -17,6 +17,7 @@ from cdktf_cdktf_provider_null.resource import Resource
 from constructs import Construct
 from constructs.istio_operator_manifest import RenderedManifest
 from constructs.kubectl import Action, Kubectl, target_triggers
+from constructs.plan_view import manifest_triggers
 from constructs.workspace_config import Cluster
 
 
@@ -67,7 +68,7 @@ class ControlPlane(Construct):
         self.applied = Resource(
             self,
             "applied",
-            triggers={**target, "manifest_sha1": manifest.sha1},
+            triggers={**target, **manifest_triggers(manifest.data, manifest.sha1)},
             provisioners=[props.kubectl.step(Action.APPLY, asset.path)],
             depends_on=[*props.depends_on, self.removal],
         )

@@ -12,6 +12,7 @@ from constructs import Construct
 from constructs.istio_operator_manifest import MANIFESTS, manifest_sha1
 from constructs.istio_releases import OPERATOR_APIS
 from constructs.kubectl import Action, Kubectl, target_triggers
+from constructs.plan_view import manifest_file_triggers
 from constructs.workspace_config import Cluster, IstioVersion
 
 CRD_NAME = "istiooperators.install.istio.io"
@@ -59,7 +60,7 @@ class OperatorCrd(Construct):
         self.applied = Resource(
             self,
             "applied",
-            triggers={**target, "manifest_sha1": manifest_sha1(relative)},
+            triggers={**target, **manifest_file_triggers(relative, manifest_sha1(relative))},
             provisioners=[
                 props.kubectl.step(Action.APPLY, asset.path),
                 props.kubectl.step(Action.WAIT_ESTABLISHED, CRD_NAME),

@@ -58,6 +58,7 @@ def test_crd_is_applied_then_waited_for_and_triggered_by_its_sha1() -> None:
         "kubeconfig": "~/.kube/config",
         "context": "staging",
         "manifest_sha1": sha1,
+        "manifest_file": "1.23.6/crd-operator.yaml",  # a plan shows its name, not its text
     }
     [(apply, path, when), wait] = steps(crd)
     assert (apply, when) == ("apply", None)
@@ -74,6 +75,8 @@ def test_istio_operator_is_triggered_by_the_rendered_bytes_only() -> None:
         "kubeconfig": "~/.kube/config",
         "context": "staging",
         "manifest_sha1": render(config).sha1,
+        # The same bytes as text, so a plan shows the changed lines; no `${` or `%{` in them.
+        "manifest": render(config).text,
     }
     [(action, path, when)] = steps(control_plane)
     assert (action, when) == ("apply", None)
