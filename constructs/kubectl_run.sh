@@ -209,6 +209,19 @@ case $action in
     kube delete istiooperators.install.istio.io "$name" --namespace "$namespace" \
       --ignore-not-found --wait=true "--timeout=${timeout}s"
     ;;
+  diff)
+    # The drift check (constructs/drift.py), not a provisioner: what applying ARGUMENT would
+    # change, as kubectl computes it with dry-run requests only. kubectl diff exits 0 when nothing
+    # would, 1 when something would, above 1 when it could not tell; so does this step (2).
+    # KUBECTL_EXTERNAL_DIFF is dropped so those codes and the output are `diff -u -N`'s.
+    unset KUBECTL_EXTERNAL_DIFF
+    status=0
+    kube diff -f - <"$argument" || status=$?
+    case $status in
+      0 | 1) exit "$status" ;;
+      *) exit 2 ;;
+    esac
+    ;;
   *)
     fail "unknown action '$action'"
     ;;

@@ -1,0 +1,164 @@
+"""`python main.py drift [WORKSPACE...]`: is each cluster still what its workspace applied?
+
+Terraform never reads back what kubectl applied (the CRD and the control-plane resource), so a
+hand edit of the IstioOperator goes unnoticed. This check finds every kubectl apply step in each
+workspace's synthesized stack (any resource, whatever the engine) and runs the very same step
+script with the action `diff` instead of `apply`: same file, same kubeconfig and context, or the
+same KUBE_* environment. `kubectl diff` then shows what applying the file again would change,
+computed by the API server from dry-run requests: nothing is written to the cluster.
+
+"Applied" means what the current config renders, which is exactly what `make synth` writes and
+what the last `cdktf deploy` of this checkout applied.
+
+Exit status: 0 every workspace in sync, 1 drift found, 2 something could not be checked (bad
+config, unknown workspace, no kubectl, unreachable cluster, refused credentials), even when
+another workspace drifted: its diff is still printed.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from pathlib import Path
+from typing import Any
+
+from constructs.istio_app import validate
+from constructs.synthesized import read_stack, resources, synthesized_stacks
+from constructs.workspace_config import ConfigError
+
+APPLY = "apply"
+DIFF = "diff"
+# A step that neither answers nor fails (a black-holed API server) must not hang a CI job.
+TIMEOUT_SECONDS = 300
+_SELF_REFERENCE = re.compile(r"\$\{self\.([A-Za-z0-9_]+)\.([A-Za-z0-9_]+)\}")
+
+
+class Status(IntEnum):
+    """Also the exit status; a larger value wins."""
+
+    IN_SYNC = 0
+    DRIFT = 1
+    UNCHECKED = 2
+
+
+@dataclass(frozen=True)
+class Step:
+    """One kubectl apply step of a stack, turned into its diff."""
+
+    address: str
+    argv: list[str]
+
+
+class StackError(Exception):
+    """A stack's apply step cannot be turned into a diff."""
+
+
+def diff_steps(stack: dict[str, Any]) -> Iterator[Step]:
+    """The stack's create-time kubectl apply steps, each as the same script call with `diff`.
+
+    The step script's last interpreter argument is its action; `${self.<attr>.<key>}` arguments
+    (the cluster target) are read from the resource itself, as Terraform would.
+    """
+    for address, body in sorted(resources(stack).items()):
+        for provisioner in body.get("provisioner", []):
+            local = provisioner.get("local-exec")
+            if local is None or local.get("when") == "destroy":
+                continue
+            interpreter = local.get("interpreter") or []
+            if not interpreter or interpreter[-1] != APPLY:
+                continue
+            argv = [_resolve(address, body, arg) for arg in interpreter[:-1]]
+            yield Step(address, [*argv, DIFF, _resolve(address, body, local["command"])])
+
+
+def _resolve(address: str, body: dict[str, Any], value: str) -> str:
+    whole = _SELF_REFERENCE.fullmatch(value)
+    if whole:
+        value = body.get(whole.group(1), {}).get(whole.group(2), "")
+    if "${" in value or "%{" in value:
+        raise StackError(f"{address}: cannot resolve {value!r} outside Terraform")
+    return value
+
+
+def check_step(stack_dir: Path, step: Step) -> tuple[Status, str]:
+    """Run one diff; returns its status and what to print (the diff, or why it failed)."""
+    try:
+        # cwd: the stack directory, where Terraform runs the step (asset paths are relative).
+        done = subprocess.run(
+            step.argv,
+            cwd=stack_dir,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT_SECONDS,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return Status.UNCHECKED, f"no answer within {TIMEOUT_SECONDS} s"
+    except OSError as exc:
+        return Status.UNCHECKED, str(exc)
+    if done.returncode == 0:
+        return Status.IN_SYNC, ""
+    if done.returncode == 1:
+        return Status.DRIFT, done.stdout
+    reason = done.stderr.strip() or done.stdout.strip() or f"exit status {done.returncode}"
+    return Status.UNCHECKED, reason
+
+
+def check_workspace(name: str, stack_dir: Path) -> Status:
+    """Check every apply step of one workspace and print the outcome; stops at the first step
+    that cannot be checked, since the others would fail the same way (same kubectl, cluster)."""
+    try:
+        steps = list(diff_steps(read_stack(stack_dir)))
+    except StackError as exc:
+        print(f"{name}: could not check: {exc}")
+        return Status.UNCHECKED
+    if not steps:
+        print(f"{name}: nothing applied with kubectl")
+        return Status.IN_SYNC
+    worst = Status.IN_SYNC
+    for step in steps:
+        status, output = check_step(stack_dir, step)
+        if status is Status.UNCHECKED:
+            print(f"{name}: could not check {step.address}:")
+            print(_indent(output))
+            return Status.UNCHECKED
+        if status is Status.DRIFT:
+            print(f"{name}: drift in {step.address}; applying it again would change:")
+            print(output, end="" if output.endswith("\n") else "\n")
+        worst = max(worst, status)
+    if worst is Status.IN_SYNC:
+        print(f"{name}: in sync")
+    return worst
+
+
+def main(root: Path, names: Sequence[str]) -> int:
+    try:
+        configs, manifests = validate(root)
+    except ConfigError as exc:
+        print("Invalid workspace configuration; nothing was checked:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return Status.UNCHECKED
+    known = {config.name: config for config in configs}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        print(
+            f"Unknown workspace {', '.join(unknown)}: no config/<workspace>.yaml of that name "
+            f"(workspaces: {', '.join(known)}); nothing was checked",
+            file=sys.stderr,
+        )
+        return Status.UNCHECKED
+    selected = [known[name] for name in dict.fromkeys(names)] or configs
+    worst = Status.IN_SYNC
+    with synthesized_stacks(root, selected, manifests) as stacks:
+        for config in selected:
+            worst = max(worst, check_workspace(config.name, stacks / config.name))
+    return worst
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"  {line}" for line in text.splitlines())
