@@ -13,6 +13,8 @@ what the last `cdktf deploy` of this checkout applied.
 Exit status: 0 every workspace in sync, 1 drift found, 2 something could not be checked (bad
 config, unknown workspace, no kubectl, unreachable cluster, refused credentials), even when
 another workspace drifted: its diff is still printed.
+
+Named workspaces are validated alone; without names, every workspace is, as for a synth.
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
+from constructs.apply_graph import dependencies, transitive_closure
 from constructs.istio_app import validate
+from constructs.istio_operator_manifest import ManifestError, RenderedManifest, render
 from constructs.synthesized import read_stack, resources, synthesized_stacks
-from constructs.workspace_config import ConfigError
+from constructs.workspace_config import ConfigError, WorkspaceConfig, load_file
 
 APPLY = "apply"
 DIFF = "diff"
@@ -58,12 +62,16 @@ class StackError(Exception):
 
 
 def diff_steps(stack: dict[str, Any]) -> Iterator[Step]:
-    """The stack's create-time kubectl apply steps, each as the same script call with `diff`.
+    """The stack's create-time kubectl apply steps, each as the same script call with `diff`,
+    in apply order (the CRD before what needs it).
 
     The step script's last interpreter argument is its action; `${self.<attr>.<key>}` arguments
     (the cluster target) are read from the resource itself, as Terraform would.
     """
-    for address, body in sorted(resources(stack).items()):
+    waits_for = transitive_closure(dependencies(stack))
+    found = resources(stack)
+    for address in sorted(found, key=lambda a: (len(waits_for[a]), a)):
+        body = found[address]
         for provisioner in body.get("provisioner", []):
             local = provisioner.get("local-exec")
             if local is None or local.get("when") == "destroy":
@@ -135,27 +143,48 @@ def check_workspace(name: str, stack_dir: Path) -> Status:
     return worst
 
 
+def load(
+    root: Path, names: Sequence[str]
+) -> tuple[list[WorkspaceConfig], dict[str, RenderedManifest]]:
+    """Every workspace (istio_app.validate), or only the named ones; raises ConfigError.
+
+    Named workspaces are validated alone: a CI job checking a `credentials: environment`
+    workspace has KUBE_* set, which a kubeconfig workspace's validation rightly refuses.
+    """
+    if not names:
+        return validate(root)
+    problems: list[str] = []
+    configs, manifests = [], {}
+    for name in dict.fromkeys(names):
+        path = root / "config" / f"{name}.yaml"
+        if not path.is_file():
+            known = ", ".join(p.stem for p in sorted((root / "config").glob("*.yaml")))
+            problems.append(f"config/{name}.yaml: no such workspace (workspaces: {known})")
+            continue
+        try:
+            config = load_file(path, root)
+            manifests[name] = render(config)
+            configs.append(config)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+        except ManifestError as exc:
+            problems.append(f"{path.relative_to(root).as_posix()}: {exc}")
+    if problems:
+        raise ConfigError(problems)
+    return configs, manifests
+
+
 def main(root: Path, names: Sequence[str]) -> int:
     try:
-        configs, manifests = validate(root)
+        configs, manifests = load(root, names)
     except ConfigError as exc:
         print("Invalid workspace configuration; nothing was checked:", file=sys.stderr)
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return Status.UNCHECKED
-    known = {config.name: config for config in configs}
-    unknown = [name for name in names if name not in known]
-    if unknown:
-        print(
-            f"Unknown workspace {', '.join(unknown)}: no config/<workspace>.yaml of that name "
-            f"(workspaces: {', '.join(known)}); nothing was checked",
-            file=sys.stderr,
-        )
-        return Status.UNCHECKED
-    selected = [known[name] for name in dict.fromkeys(names)] or configs
     worst = Status.IN_SYNC
-    with synthesized_stacks(root, selected, manifests) as stacks:
-        for config in selected:
+    with synthesized_stacks(root, configs, manifests) as stacks:
+        for config in configs:
             worst = max(worst, check_workspace(config.name, stacks / config.name))
     return worst
 

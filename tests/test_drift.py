@@ -1,0 +1,234 @@
+"""The drift check (`python main.py drift`), run as a user would, with the recording kubectl.
+
+Each case runs main.py in a copy of the project with tests/fake_kubectl first on PATH (or the
+real kubectl, aimed at a closed port on 127.0.0.1), and checks the exit status, what it prints
+and every kubectl call it made: only `kubectl diff`, with the exact bytes and cluster target the
+apply steps use.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from constructs.istio_operator_manifest import render
+from constructs.workspace_config import load_file
+from tests import test_terraform_e2e as e2e
+from tests.conftest import ROOT
+from tests.test_terraform_e2e import SYSTEM_PATH, Deployment
+
+# The fixtures: a project copy, synthesized, `terraform init` done; and one whose workspace
+# reads its cluster from KUBE_* variables.
+deployment = e2e.deployment
+cloud = e2e.cloud
+CRD_FILE = ROOT / "manifests/1.23.6/crd-operator.yaml"
+
+
+def run_drift(deployed: Deployment, *workspaces: str) -> subprocess.CompletedProcess[str]:
+    """`python main.py drift` in the project copy, with the environment Terraform gets there."""
+    env = {**deployed.workdir.env, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    return subprocess.run(
+        [sys.executable, "main.py", "drift", *workspaces],
+        cwd=deployed.project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def drift(project_copy: Path, tmp_path: Path) -> Deployment:
+    """A project copy, not synthesized: the drift check synthesizes on its own."""
+    return Deployment(project_copy, "staging", tmp_path)
+
+
+def rendered(drift: Deployment, workspace: str) -> bytes:
+    config = load_file(drift.project / "config" / f"{workspace}.yaml", drift.project, environ={})
+    return render(config).data
+
+
+def test_in_sync_workspaces_print_in_sync_and_exit_0(drift: Deployment) -> None:
+    result = run_drift(drift)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "production: in sync\nstaging: in sync\n"
+    calls = drift.calls()
+    kubeconfig = str(drift.home / ".kube" / "config")
+    # Per workspace: the CRD first, then the control plane; only diffs, nothing else asked.
+    assert [(c.target, c.verb) for c in calls] == [
+        ((kubeconfig, context), ["diff", "-f", "-"])
+        for context in ("production", "production", "staging", "staging")
+    ]
+    assert [c.stdin for c in calls] == [
+        CRD_FILE.read_bytes(),
+        rendered(drift, "production"),
+        CRD_FILE.read_bytes(),
+        rendered(drift, "staging"),
+    ]
+    # The scratch synth is gone and cdktf.out was never written.
+    assert not list(drift.project.glob("cdktf.out*"))
+
+
+def test_a_hand_edited_control_plane_prints_the_diff_and_exits_1(drift: Deployment) -> None:
+    drift.workdir.env["KUBECTL_DIFF_DRIFT"] = "IstioOperator"
+    drift.workdir.env["KUBECTL_DIFF_OUTPUT"] = "-          cpu: 777m\n+          cpu: 100m\n"
+    result = run_drift(drift, "staging")
+    assert result.returncode == 1, result.stderr
+    assert result.stdout == (
+        "staging: drift in null_resource.control_plane; applying it again would change:\n"
+        "-          cpu: 777m\n+          cpu: 100m\n"
+    )
+    assert [c.target[1] for c in drift.calls()] == ["staging", "staging"]
+
+
+def test_a_drifted_crd_is_drift_too(drift: Deployment) -> None:
+    drift.workdir.env["KUBECTL_DIFF_DRIFT"] = "CustomResourceDefinition"
+    result = run_drift(drift, "production")
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.startswith(
+        "production: drift in null_resource.operator_crd; applying it again would change:\n"
+        "diff -u -N /tmp/LIVE-1/x /tmp/MERGED-1/x\n"
+    )
+    assert "in sync" not in result.stdout
+
+
+def test_an_unreachable_cluster_cannot_be_checked_exit_2(drift: Deployment) -> None:
+    drift.workdir.env["KUBECTL_UNREACHABLE"] = "1"
+    result = run_drift(drift, "staging")
+    assert result.returncode == 2
+    assert result.stdout == (
+        "staging: could not check null_resource.operator_crd:\n"
+        '  error: unable to recognize "STDIN": Get "https://127.0.0.1:6443/api?timeout=32s": '
+        "dial tcp 127.0.0.1:6443: connect: connection refused\n"
+    )
+    # The control plane is not tried against the same unreachable cluster.
+    assert len(drift.calls()) == 1
+
+
+def test_the_real_kubectl_against_a_closed_port_cannot_check_exit_2(drift: Deployment) -> None:
+    with socket.socket() as probe:  # a port on 127.0.0.1 that nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (drift.home / ".kube").mkdir()
+    (drift.home / ".kube" / "config").write_text(
+        "apiVersion: v1\nkind: Config\n"
+        f"clusters: [{{name: c, cluster: {{server: 'https://127.0.0.1:{port}'}}}}]\n"
+        "users: [{name: u, user: {token: t}}]\n"
+        "contexts: [{name: staging, context: {cluster: c, user: u}}]\n"
+    )
+    drift.workdir.env["PATH"] = (
+        SYSTEM_PATH  # the real kubectl (on PATH on these machines, and in CI)
+    )
+    result = run_drift(drift, "staging")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stdout.startswith("staging: could not check null_resource.operator_crd:\n")
+    assert f"dial tcp 127.0.0.1:{port}: connect: connection refused" in result.stdout
+
+
+def test_missing_kubectl_cannot_check_exit_2(drift: Deployment, tmp_path: Path) -> None:
+    bare = tmp_path / "bin"  # node for the synth, and no kubectl
+    bare.mkdir()
+    (bare / "node").symlink_to(os.path.realpath("/usr/bin/node"))
+    drift.workdir.env["PATH"] = str(bare)
+    result = run_drift(drift, "staging")
+    assert result.returncode == 2
+    assert result.stdout.startswith("staging: could not check null_resource.operator_crd:\n")
+    assert "istio-kubectl: kubectl was not found on PATH" in result.stdout
+    assert drift.calls() == []
+
+
+def test_a_workspace_that_cannot_be_checked_wins_over_drift_elsewhere(drift: Deployment) -> None:
+    # cloud.yaml reads its target from KUBE_* variables, and none are set: it cannot be
+    # checked. staging has drifted. Both are reported; the exit status says "not all checked".
+    (drift.project / "config" / "cloud.yaml").write_text(
+        'cluster: {credentials: environment}\nistio_version: "1.23.6"\n'
+    )
+    drift.workdir.env["KUBECTL_DIFF_DRIFT"] = "IstioOperator"
+    result = run_drift(drift, "cloud", "staging")
+    assert result.returncode == 2
+    lines = result.stdout.splitlines()
+    assert lines[:2] == [
+        "cloud: could not check null_resource.operator_crd:",
+        "  istio-kubectl: credentials 'environment' needs KUBE_HOST (or KUBE_CONFIG_PATH) in "
+        "the environment",
+    ]
+    assert lines[2] == (
+        "staging: drift in null_resource.control_plane; applying it again would change:"
+    )
+
+
+def test_invalid_config_checks_nothing_exit_2(drift: Deployment) -> None:
+    path = drift.project / "config" / "staging.yaml"
+    path.write_text(path.read_text().replace("cpu: 100m", "cpu: 100x", 1))
+    result = run_drift(drift)
+    assert result.returncode == 2
+    assert result.stderr == (
+        "Invalid workspace configuration; nothing was checked:\n"
+        "  config/staging.yaml: pilot.resources.requests.cpu: '100x' is not a Kubernetes "
+        "quantity\n"
+    )
+    assert result.stdout == ""
+    assert drift.calls() == []
+
+
+def test_an_unknown_workspace_checks_nothing_exit_2(drift: Deployment) -> None:
+    result = run_drift(drift, "staging", "qa")
+    assert result.returncode == 2
+    assert result.stderr == (
+        "Invalid workspace configuration; nothing was checked:\n"
+        "  config/qa.yaml: no such workspace (workspaces: production, staging)\n"
+    )
+    assert drift.calls() == []
+
+
+def test_a_named_workspace_is_validated_alone(drift: Deployment) -> None:
+    path = drift.project / "config" / "production.yaml"
+    path.write_text(path.read_text().replace("cpu: 500m", "cpu: 500x", 1))
+    result = run_drift(drift, "staging")
+    assert (result.returncode, result.stdout) == (0, "staging: in sync\n")
+    result = run_drift(drift, "production")
+    assert result.returncode == 2
+    assert "config/production.yaml: pilot.resources.requests.cpu: '500x'" in result.stderr
+
+
+# --- the same target and bytes as the apply steps Terraform ran ---------------------------------
+def test_drift_aims_where_the_apply_steps_aimed(deployment: Callable[[str], Deployment]) -> None:
+    staging = deployment("staging")
+    # A teammate's own kubeconfig, through the documented override, for apply and drift alike.
+    staging.workdir.env["ISTIO_STAGING_KUBECONFIG"] = "~/clusters/staging.yaml"
+    staging.synth(ISTIO_STAGING_KUBECONFIG="~/clusters/staging.yaml")
+    staging.apply()
+    applied = [c for c in staging.calls() if c.verb[0] == "apply"]
+    result = run_drift(staging, "staging")
+    assert result.returncode == 0, result.stdout + result.stderr
+    checked = staging.calls()
+    assert [c.verb for c in checked] == [["diff", "-f", "-"]] * 2
+    assert [(c.target, c.stdin) for c in checked] == [(c.target, c.stdin) for c in applied]
+    assert checked[0].target == (str(staging.home / "clusters/staging.yaml"), "staging")
+
+
+def test_drift_builds_the_same_private_kubeconfig_in_environment_mode(
+    cloud: Deployment,
+) -> None:
+    cloud.workdir.env.update(
+        KUBE_HOST="https://203.0.113.10:6443",
+        KUBE_TOKEN="token-value-never-in-argv",
+        KUBE_CLUSTER_CA_CERT_DATA=e2e.CA,
+    )
+    cloud.apply()
+    applied = [c for c in cloud.calls() if c.verb[0] == "apply"]
+    result = run_drift(cloud, "cloud")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == "cloud: in sync\n"
+    checked = cloud.calls()
+    assert [c.stdin for c in checked] == [c.stdin for c in applied]
+    for diff, apply in zip(checked, applied, strict=True):
+        assert diff.private == apply.private  # kubeconfig, token and CA: same bytes, same modes
+        assert not any("token-value" in arg for arg in diff.args)
+    assert list((cloud.tmp / "scratch").iterdir()) == []  # removed after each step
