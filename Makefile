@@ -16,7 +16,7 @@ ifeq ($(wildcard $(TF_CLI_CONFIG_FILE)),)
 unexport TF_CLI_CONFIG_FILE
 endif
 
-.PHONY: setup synth test lint bench clean
+.PHONY: setup synth test lint bench clean drift graph
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -35,6 +35,15 @@ node_modules/.installed: package.json package-lock.json
 synth: setup
 	@# Not on a terminal (CI, a pipe), the CLI's spinner would print escape codes: CI=1 stops it.
 	if [ -t 1 ]; then node_modules/.bin/cdktf synth; else CI=1 node_modules/.bin/cdktf synth; fi
+
+## drift: kubectl diff of what each workspace applies with kubectl against its cluster
+## (WORKSPACES="staging" for some; exit status: see README.md, "Reviewing a change")
+drift: $(VENV)/.installed
+	$(BIN)/python main.py drift $(WORKSPACES)
+
+## graph: regenerate the apply and destroy picture in README.md from the staging stack
+graph: $(VENV)/.installed
+	$(BIN)/python main.py graph
 
 ## lint: ruff and mypy, also part of `make test`
 lint: $(VENV)/.installed

@@ -11,6 +11,7 @@ backwards. Arrows implied by others are left out, so the picture stays readable.
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from collections.abc import Mapping, Sequence
@@ -102,8 +103,15 @@ def mermaid(stack: Mapping[str, Any]) -> str:
         marked = ":::destroy" if _runs(bodies[address], "destroy") else ""
         return f'  {_node_id(address)}["{label}"]{marked}'
 
-    for title, when, reverse in (("apply", None, False), ("destroy", "destroy", True)):
-        lines += ["```mermaid", "flowchart TD", f"  %% {title} order"]
+    for title, when, reverse in (
+        ("Apply: each arrow points to a resource that waits for it", None, False),
+        (
+            "Destroy: the same arrows backwards; red edge: runs kubectl when destroyed",
+            "destroy",
+            True,
+        ),
+    ):
+        lines += ["```mermaid", "---", f"title: {json.dumps(title)}", "---", "flowchart TD"]
         lines += [node(address, when) for address in sorted(bodies)]
         for address in sorted(order):
             for dep in sorted(order[address]):
