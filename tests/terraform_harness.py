@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from constructs.apply_graph import transitive_closure
+
 META_ARGUMENTS = ("depends_on", "provisioner", "lifecycle", "count", "for_each", "provider")
 _ADDRESS = re.compile(r"\b((?:kubernetes|null)_[a-z0-9_]+)\.([A-Za-z0-9_-]+)\b")
 
@@ -142,18 +144,7 @@ class Workdir:
             direct.setdefault(node, set())
         for a, b in re.findall(r'"terraform_data\.([^"]+)" -> "terraform_data\.([^"]+)"', dot):
             direct[a].add(b)
-        closure: dict[str, set[str]] = {}
-
-        def walk(node: str) -> set[str]:
-            if node not in closure:
-                closure[node] = set()
-                for dep in direct[node]:
-                    closure[node] |= {dep, *walk(dep)}
-            return closure[node]
-
-        for node in direct:
-            walk(node)
-        return closure
+        return transitive_closure(direct)
 
 
 def terraform_command() -> list[str]:
