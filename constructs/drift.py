@@ -19,10 +19,11 @@ Named workspaces are validated alone; without names, every workspace is, as for 
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
@@ -38,7 +39,7 @@ APPLY = "apply"
 DIFF = "diff"
 # A step that neither answers nor fails (a black-holed API server) must not hang a CI job.
 TIMEOUT_SECONDS = 300
-_SELF_REFERENCE = re.compile(r"\$\{self\.([A-Za-z0-9_]+)\.([A-Za-z0-9_]+)\}")
+_REFERENCE = re.compile(r"\$\{(self|var)\.([A-Za-z0-9_-]+)(?:\.([A-Za-z0-9_]+))?\}")
 
 
 class Status(IntEnum):
@@ -61,13 +62,15 @@ class StackError(Exception):
     """A stack's apply step cannot be turned into a diff."""
 
 
-def diff_steps(stack: dict[str, Any]) -> Iterator[Step]:
+def diff_steps(stack: dict[str, Any], environ: Mapping[str, str] | None = None) -> Iterator[Step]:
     """The stack's create-time kubectl apply steps, each as the same script call with `diff`,
     in apply order (the CRD before what needs it).
 
-    The step script's last interpreter argument is its action; `${self.<attr>.<key>}` arguments
-    (the cluster target) are read from the resource itself, as Terraform would.
+    The step script's last interpreter argument is its action. Arguments that are Terraform
+    references are resolved as Terraform would: `${self.<attr>.<key>}` (the cluster target) from
+    the resource itself, `${var.<name>}` from TF_VAR_<name> or the variable's default.
     """
+    environ = os.environ if environ is None else environ
     waits_for = transitive_closure(dependencies(stack))
     found = resources(stack)
     for address in sorted(found, key=lambda a: (len(waits_for[a]), a)):
@@ -79,14 +82,22 @@ def diff_steps(stack: dict[str, Any]) -> Iterator[Step]:
             interpreter = local.get("interpreter") or []
             if not interpreter or interpreter[-1] != APPLY:
                 continue
-            argv = [_resolve(address, body, arg) for arg in interpreter[:-1]]
-            yield Step(address, [*argv, DIFF, _resolve(address, body, local["command"])])
+            argv = [*interpreter[:-1], DIFF, local["command"]]
+            yield Step(address, [_resolve(stack, address, arg, environ) for arg in argv])
 
 
-def _resolve(address: str, body: dict[str, Any], value: str) -> str:
-    whole = _SELF_REFERENCE.fullmatch(value)
-    if whole:
-        value = body.get(whole.group(1), {}).get(whole.group(2), "")
+def _resolve(stack: dict[str, Any], address: str, value: str, environ: Mapping[str, str]) -> str:
+    reference = _REFERENCE.fullmatch(value)
+    if reference:
+        kind, name, key = reference.groups()
+        body = resources(stack)[address]
+        variable = stack.get("variable", {}).get(name, {})
+        if kind == "self" and key in body.get(name, {}):
+            return str(body[name][key])
+        if kind == "var" and key is None and f"TF_VAR_{name}" in environ:
+            return environ[f"TF_VAR_{name}"]
+        if kind == "var" and key is None and "default" in variable:
+            return str(variable["default"])
     if "${" in value or "%{" in value:
         raise StackError(f"{address}: cannot resolve {value!r} outside Terraform")
     return value

@@ -14,9 +14,11 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from constructs.drift import StackError, diff_steps
 from constructs.istio_operator_manifest import render
 from constructs.workspace_config import load_file
 from tests import test_terraform_e2e as e2e
@@ -232,3 +234,44 @@ def test_drift_builds_the_same_private_kubeconfig_in_environment_mode(
         assert diff.private == apply.private  # kubeconfig, token and CA: same bytes, same modes
         assert not any("token-value" in arg for arg in diff.args)
     assert list((cloud.tmp / "scratch").iterdir()) == []  # removed after each step
+
+
+# --- which steps are checked, in any stack ------------------------------------------------------
+def _step(action: str, command: str, when: str | None = None) -> dict[str, Any]:
+    interpreter = ["/bin/sh", "run.sh", "${var.kubectl_bin}", "${self.triggers.context}", action]
+    local: dict[str, Any] = {"interpreter": interpreter, "command": command}
+    if when:
+        local["when"] = when
+    return {"local-exec": local}
+
+
+def test_every_create_time_apply_step_of_any_engine_is_checked_in_apply_order() -> None:
+    stack: dict[str, Any] = {
+        "variable": {"kubectl_bin": {"default": "kubectl"}},
+        "resource": {
+            "null_resource": {
+                "sail_istio": {
+                    "triggers": {"context": "c2"},
+                    "depends_on": ["null_resource.sail_crds"],
+                    "provisioner": [_step("apply", "istio.yaml")],
+                },
+                "sail_crds": {
+                    "triggers": {"context": "c1"},
+                    "provisioner": [_step("apply", "crds.yaml"), _step("wait", "x")],
+                },
+            },
+            "terraform_data": {
+                "removal": {"input": {}, "provisioner": [_step("apply", "no", "destroy")]}
+            },
+        },
+    }
+    steps = list(diff_steps(stack, environ={}))
+    assert [(s.address, s.argv) for s in steps] == [
+        ("null_resource.sail_crds", ["/bin/sh", "run.sh", "kubectl", "c1", "diff", "crds.yaml"]),
+        ("null_resource.sail_istio", ["/bin/sh", "run.sh", "kubectl", "c2", "diff", "istio.yaml"]),
+    ]
+    [first, _] = diff_steps(stack, environ={"TF_VAR_kubectl_bin": "/opt/kubectl"})
+    assert first.argv[2] == "/opt/kubectl"  # as Terraform would take it
+    del stack["variable"]
+    with pytest.raises(StackError, match=r"cannot resolve '\$\{var.kubectl_bin\}'"):
+        list(diff_steps(stack, environ={}))
