@@ -103,7 +103,7 @@ def _resolve(stack: dict[str, Any], address: str, value: str, environ: Mapping[s
     return value
 
 
-def check_step(stack_dir: Path, step: Step) -> tuple[Status, str]:
+def check_step(stack_dir: Path, step: Step, environ: Mapping[str, str]) -> tuple[Status, str]:
     """Run one diff; returns its status and what to print (the diff, or why it failed)."""
     try:
         # cwd: the stack directory, where Terraform runs the step (asset paths are relative).
@@ -114,6 +114,7 @@ def check_step(stack_dir: Path, step: Step) -> tuple[Status, str]:
             text=True,
             timeout=TIMEOUT_SECONDS,
             check=False,
+            env=dict(environ),
         )
     except subprocess.TimeoutExpired:
         return Status.UNCHECKED, f"no answer within {TIMEOUT_SECONDS} s"
@@ -127,11 +128,11 @@ def check_step(stack_dir: Path, step: Step) -> tuple[Status, str]:
     return Status.UNCHECKED, reason
 
 
-def check_workspace(name: str, stack_dir: Path) -> Status:
+def check_workspace(name: str, stack_dir: Path, environ: Mapping[str, str]) -> Status:
     """Check every apply step of one workspace and print the outcome; stops at the first step
     that cannot be checked, since the others would fail the same way (same kubectl, cluster)."""
     try:
-        steps = list(diff_steps(read_stack(stack_dir)))
+        steps = list(diff_steps(read_stack(stack_dir), environ))
     except StackError as exc:
         print(f"{name}: could not check: {exc}")
         return Status.UNCHECKED
@@ -140,7 +141,7 @@ def check_workspace(name: str, stack_dir: Path) -> Status:
         return Status.IN_SYNC
     worst = Status.IN_SYNC
     for step in steps:
-        status, output = check_step(stack_dir, step)
+        status, output = check_step(stack_dir, step, environ)
         if status is Status.UNCHECKED:
             print(f"{name}: could not check {step.address}:")
             print(_indent(output))
@@ -155,7 +156,7 @@ def check_workspace(name: str, stack_dir: Path) -> Status:
 
 
 def load(
-    root: Path, names: Sequence[str]
+    root: Path, names: Sequence[str], environ: Mapping[str, str]
 ) -> tuple[list[WorkspaceConfig], dict[str, RenderedManifest]]:
     """Every workspace (istio_app.validate), or only the named ones; raises ConfigError.
 
@@ -173,7 +174,7 @@ def load(
             problems.append(f"config/{name}.yaml: no such workspace (workspaces: {known})")
             continue
         try:
-            config = load_file(path, root)
+            config = load_file(path, root, environ)
             manifests[name] = render(config)
             configs.append(config)
         except ConfigError as exc:
@@ -185,9 +186,11 @@ def load(
     return configs, manifests
 
 
-def main(root: Path, names: Sequence[str]) -> int:
+def main(root: Path, names: Sequence[str], environ: Mapping[str, str] | None = None) -> int:
+    """`environ`: what kubectl steps and named workspaces see (os.environ if None)."""
+    environ = os.environ if environ is None else environ
     try:
-        configs, manifests = load(root, names)
+        configs, manifests = load(root, names, environ)
     except ConfigError as exc:
         print("Invalid workspace configuration; nothing was checked:", file=sys.stderr)
         for problem in exc.problems:
@@ -196,7 +199,7 @@ def main(root: Path, names: Sequence[str]) -> int:
     worst = Status.IN_SYNC
     with synthesized_stacks(root, configs, manifests) as stacks:
         for config in configs:
-            worst = max(worst, check_workspace(config.name, stacks / config.name))
+            worst = max(worst, check_workspace(config.name, stacks / config.name, environ))
     return worst
 
 

@@ -1,14 +1,14 @@
 """The drift check (`python main.py drift`), run as a user would, with the recording kubectl.
 
-Each case runs main.py in a copy of the project with tests/fake_kubectl first on PATH (or the
-real kubectl, aimed at a closed port on 127.0.0.1), and checks the exit status, what it prints
-and every kubectl call it made: only `kubectl diff`, with the exact bytes and cluster target the
-apply steps use.
+Each case runs the check in a copy of the project: main.py itself, or for named workspaces the
+same function in this process (its jsii kernel is warm already), with tests/fake_kubectl first
+on PATH (or the real kubectl, aimed at a closed port on 127.0.0.1). It checks the exit status,
+what is printed and every kubectl call made: only `kubectl diff`, with the exact bytes and
+cluster target the apply steps use.
 """
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from constructs.drift import StackError, diff_steps
+from constructs.drift import main as drift_main
 from constructs.istio_operator_manifest import render
 from constructs.workspace_config import load_file
 from tests import test_terraform_e2e as e2e
@@ -43,6 +44,16 @@ def run_drift(deployed: Deployment, *workspaces: str) -> subprocess.CompletedPro
         text=True,
         timeout=300,
     )
+
+
+def in_process(
+    deployed: Deployment, capsys: pytest.CaptureFixture[str], *workspaces: str
+) -> subprocess.CompletedProcess[str]:
+    """The same, named workspaces only, in this process: its warm jsii kernel synthesizes."""
+    capsys.readouterr()
+    status = drift_main(deployed.project, workspaces, deployed.workdir.env)
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(["drift", *workspaces], status, out, err)
 
 
 @pytest.fixture
@@ -77,10 +88,12 @@ def test_in_sync_workspaces_print_in_sync_and_exit_0(drift: Deployment) -> None:
     assert not list(drift.project.glob("cdktf.out*"))
 
 
-def test_a_hand_edited_control_plane_prints_the_diff_and_exits_1(drift: Deployment) -> None:
+def test_a_hand_edited_control_plane_prints_the_diff_and_exits_1(
+    drift: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
     drift.workdir.env["KUBECTL_DIFF_DRIFT"] = "IstioOperator"
     drift.workdir.env["KUBECTL_DIFF_OUTPUT"] = "-          cpu: 777m\n+          cpu: 100m\n"
-    result = run_drift(drift, "staging")
+    result = in_process(drift, capsys, "staging")
     assert result.returncode == 1, result.stderr
     assert result.stdout == (
         "staging: drift in null_resource.control_plane; applying it again would change:\n"
@@ -89,9 +102,9 @@ def test_a_hand_edited_control_plane_prints_the_diff_and_exits_1(drift: Deployme
     assert [c.target[1] for c in drift.calls()] == ["staging", "staging"]
 
 
-def test_a_drifted_crd_is_drift_too(drift: Deployment) -> None:
+def test_a_drifted_crd_is_drift_too(drift: Deployment, capsys: pytest.CaptureFixture[str]) -> None:
     drift.workdir.env["KUBECTL_DIFF_DRIFT"] = "CustomResourceDefinition"
-    result = run_drift(drift, "production")
+    result = in_process(drift, capsys, "production")
     assert result.returncode == 1, result.stderr
     assert result.stdout.startswith(
         "production: drift in null_resource.operator_crd; applying it again would change:\n"
@@ -100,9 +113,11 @@ def test_a_drifted_crd_is_drift_too(drift: Deployment) -> None:
     assert "in sync" not in result.stdout
 
 
-def test_an_unreachable_cluster_cannot_be_checked_exit_2(drift: Deployment) -> None:
+def test_an_unreachable_cluster_cannot_be_checked_exit_2(
+    drift: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
     drift.workdir.env["KUBECTL_UNREACHABLE"] = "1"
-    result = run_drift(drift, "staging")
+    result = in_process(drift, capsys, "staging")
     assert result.returncode == 2
     assert result.stdout == (
         "staging: could not check null_resource.operator_crd:\n"
@@ -113,7 +128,9 @@ def test_an_unreachable_cluster_cannot_be_checked_exit_2(drift: Deployment) -> N
     assert len(drift.calls()) == 1
 
 
-def test_the_real_kubectl_against_a_closed_port_cannot_check_exit_2(drift: Deployment) -> None:
+def test_the_real_kubectl_against_a_closed_port_cannot_check_exit_2(
+    drift: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
     with socket.socket() as probe:  # a port on 127.0.0.1 that nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -127,32 +144,35 @@ def test_the_real_kubectl_against_a_closed_port_cannot_check_exit_2(drift: Deplo
     drift.workdir.env["PATH"] = (
         SYSTEM_PATH  # the real kubectl (on PATH on these machines, and in CI)
     )
-    result = run_drift(drift, "staging")
+    result = in_process(drift, capsys, "staging")
     assert result.returncode == 2, result.stdout + result.stderr
     assert result.stdout.startswith("staging: could not check null_resource.operator_crd:\n")
     assert f"dial tcp 127.0.0.1:{port}: connect: connection refused" in result.stdout
 
 
-def test_missing_kubectl_cannot_check_exit_2(drift: Deployment, tmp_path: Path) -> None:
-    bare = tmp_path / "bin"  # node for the synth, and no kubectl
+def test_missing_kubectl_cannot_check_exit_2(
+    drift: Deployment, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bare = tmp_path / "bin"  # no kubectl
     bare.mkdir()
-    (bare / "node").symlink_to(os.path.realpath("/usr/bin/node"))
     drift.workdir.env["PATH"] = str(bare)
-    result = run_drift(drift, "staging")
+    result = in_process(drift, capsys, "staging")
     assert result.returncode == 2
     assert result.stdout.startswith("staging: could not check null_resource.operator_crd:\n")
     assert "istio-kubectl: kubectl was not found on PATH" in result.stdout
     assert drift.calls() == []
 
 
-def test_a_workspace_that_cannot_be_checked_wins_over_drift_elsewhere(drift: Deployment) -> None:
+def test_a_workspace_that_cannot_be_checked_wins_over_drift_elsewhere(
+    drift: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
     # cloud.yaml reads its target from KUBE_* variables, and none are set: it cannot be
     # checked. staging has drifted. Both are reported; the exit status says "not all checked".
     (drift.project / "config" / "cloud.yaml").write_text(
         'cluster: {credentials: environment}\nistio_version: "1.23.6"\n'
     )
     drift.workdir.env["KUBECTL_DIFF_DRIFT"] = "IstioOperator"
-    result = run_drift(drift, "cloud", "staging")
+    result = in_process(drift, capsys, "cloud", "staging")
     assert result.returncode == 2
     lines = result.stdout.splitlines()
     assert lines[:2] == [
@@ -179,8 +199,10 @@ def test_invalid_config_checks_nothing_exit_2(drift: Deployment) -> None:
     assert drift.calls() == []
 
 
-def test_an_unknown_workspace_checks_nothing_exit_2(drift: Deployment) -> None:
-    result = run_drift(drift, "staging", "qa")
+def test_an_unknown_workspace_checks_nothing_exit_2(
+    drift: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = in_process(drift, capsys, "staging", "qa")
     assert result.returncode == 2
     assert result.stderr == (
         "Invalid workspace configuration; nothing was checked:\n"
@@ -189,25 +211,29 @@ def test_an_unknown_workspace_checks_nothing_exit_2(drift: Deployment) -> None:
     assert drift.calls() == []
 
 
-def test_a_named_workspace_is_validated_alone(drift: Deployment) -> None:
+def test_a_named_workspace_is_validated_alone(
+    drift: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = drift.project / "config" / "production.yaml"
     path.write_text(path.read_text().replace("cpu: 500m", "cpu: 500x", 1))
-    result = run_drift(drift, "staging")
+    result = in_process(drift, capsys, "staging")
     assert (result.returncode, result.stdout) == (0, "staging: in sync\n")
-    result = run_drift(drift, "production")
+    result = in_process(drift, capsys, "production")
     assert result.returncode == 2
     assert "config/production.yaml: pilot.resources.requests.cpu: '500x'" in result.stderr
 
 
 # --- the same target and bytes as the apply steps Terraform ran ---------------------------------
-def test_drift_aims_where_the_apply_steps_aimed(deployment: Callable[[str], Deployment]) -> None:
+def test_drift_aims_where_the_apply_steps_aimed(
+    deployment: Callable[[str], Deployment], capsys: pytest.CaptureFixture[str]
+) -> None:
     staging = deployment("staging")
     # A teammate's own kubeconfig, through the documented override, for apply and drift alike.
     staging.workdir.env["ISTIO_STAGING_KUBECONFIG"] = "~/clusters/staging.yaml"
     staging.synth(ISTIO_STAGING_KUBECONFIG="~/clusters/staging.yaml")
     staging.apply()
     applied = [c for c in staging.calls() if c.verb[0] == "apply"]
-    result = run_drift(staging, "staging")
+    result = in_process(staging, capsys, "staging")
     assert result.returncode == 0, result.stdout + result.stderr
     checked = staging.calls()
     assert [c.verb for c in checked] == [["diff", "-f", "-"]] * 2
@@ -217,6 +243,7 @@ def test_drift_aims_where_the_apply_steps_aimed(deployment: Callable[[str], Depl
 
 def test_drift_builds_the_same_private_kubeconfig_in_environment_mode(
     cloud: Deployment,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     cloud.workdir.env.update(
         KUBE_HOST="https://203.0.113.10:6443",
@@ -225,7 +252,7 @@ def test_drift_builds_the_same_private_kubeconfig_in_environment_mode(
     )
     cloud.apply()
     applied = [c for c in cloud.calls() if c.verb[0] == "apply"]
-    result = run_drift(cloud, "cloud")
+    result = in_process(cloud, capsys, "cloud")
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout == "cloud: in sync\n"
     checked = cloud.calls()
