@@ -143,9 +143,7 @@ def test_destroy_deletes_the_istio_operator_then_the_crd_at_the_configured_targe
     assert removal["depends_on"] == OPERATOR_AND_CRD
     crd_removal = resources["operator_crd_removal"]
     assert crd_removal["triggers_replace"] == {"crd": "istiooperators.install.istio.io"}
-    assert steps(crd_removal, target) == [
-        ("delete-crd", "${self.triggers_replace.crd}", "destroy")
-    ]
+    assert steps(crd_removal, target) == [("delete-crd", "${self.triggers_replace.crd}", "destroy")]
     assert "depends_on" not in crd_removal
 
 
