@@ -246,13 +246,18 @@ class Pilot(_Strict):
 class Proxy(_Strict):
     hold_application_until_proxy_starts: StrictBool = True
     # Sidecar lifecycle commands (exec form, never run through a shell by Kubernetes itself).
-    # Defaults are the blog's: postStart waits for the proxy, preStop waits until only envoy
-    # still listens. None removes that hook.
+    # postStart is the blog's: wait for the proxy. preStop keeps the blog's idea, holding the
+    # sidecar until the application has closed its listening sockets, but counts TCP listeners
+    # by port, leaving out the sidecar's own (Istio's default ports 15000-15090). The blog's
+    # `grep -v envoy` also counted pilot-agent's listeners (15020, and 15004 on localhost), so it
+    # never reached 0 and every pod waited out its whole grace period. Without netstat in the
+    # image the count is 0 and the hook returns at once. None removes that hook.
     post_start_command: list[StrictStr] | None = ["pilot-agent", "wait"]
     pre_stop_command: list[StrictStr] | None = [
         "/bin/sh",
         "-c",
-        "while [ $(netstat -plunt | grep tcp | grep -v envoy | wc -l | xargs) -ne 0 ]; "
+        "while [ $(netstat -lnt | grep '^tcp' "
+        "| grep -Evc ':(15000|15001|15004|15006|15008|15020|15021|15053|15090) ') -ne 0 ]; "
         "do sleep 1; done",
     ]
 

@@ -224,7 +224,7 @@ def test_files_kubectl_reads_are_exactly_the_hashed_bytes(
         assert hashlib.sha1(data).hexdigest() == resources[name]["triggers"]["manifest_sha1"]
     [(_, path, _)] = steps(resources["control_plane"])
     assert (stack_dir / path).read_bytes() == render(shipped(workspace_name)).data
-    assert b"$(netstat -plunt" in (stack_dir / path).read_bytes()
+    assert b"$(netstat -lnt" in (stack_dir / path).read_bytes()
     script = resources["operator_crd"]["provisioner"][0]["local-exec"]["interpreter"][1]
     assert (stack_dir / script).read_bytes() == (
         MANIFESTS.parent / "constructs/kubectl_run.sh"

@@ -184,7 +184,7 @@ def test_apply_runs_kubectl_in_order_with_the_exact_bytes(
     ]
     assert iop_apply.verb == ["apply", "-f", "-"]
     assert iop_apply.stdin == staging.asset("istio-operator.yaml")
-    assert b'"while [ $(netstat -plunt | grep tcp | grep -v envoy' in iop_apply.stdin
+    assert b"\"while [ $(netstat -lnt | grep '^tcp'" in iop_apply.stdin
 
     order = apply_order(result.stdout)
     control_plane = order.index("null_resource__control_plane")
