@@ -293,6 +293,23 @@ class WorkspaceFile(_Strict):
     # Extra labels for namespaces in injection_namespaces. The stack owns those namespaces, so
     # labels added by hand would be removed by the next apply: they belong here.
     namespace_labels: dict[StrictStr, dict[LabelKey, LabelValue]] = {}
+    # Namespaces among the above that exist before the stack and must outlive it: the stack only
+    # sets its labels on them (constructs/namespaces.py), and never creates or deletes them.
+    existing_namespaces: Annotated[list[DnsLabel], AfterValidator(_no_repeats)] = []
+
+    @model_validator(mode="after")
+    def _existing_namespaces_are_the_stacks(self) -> WorkspaceFile:
+        ours = [self.operator.namespace, *self.operator.watched_namespaces]
+        ours += self.injection_namespaces
+        unknown = [name for name in self.existing_namespaces if name not in ours]
+        if unknown:
+            raise PydanticCustomError(
+                "namespace_clash",
+                "{unknown} is not a namespace this stack would create (operator.namespace, "
+                "operator.watched_namespaces, injection_namespaces {ours})",
+                {"path": "existing_namespaces", "unknown": repr(unknown), "ours": repr(ours)},
+            )
+        return self
 
     @model_validator(mode="after")
     def _control_plane_is_watched(self) -> WorkspaceFile:

@@ -68,6 +68,7 @@ class WorkspaceStack(TerraformStack):
                 resource_requests=operator.resources.requests.as_dict(),
                 resource_limits=operator.resources.limits.as_dict(),
                 depends_on=[crd.applied],
+                existing_namespaces=spec.existing_namespaces,
             ),
         )
         ControlPlane(
@@ -84,7 +85,11 @@ class WorkspaceStack(TerraformStack):
         InjectionNamespaces(
             self,
             "injection_namespaces",
-            InjectionNamespacesProps(names=spec.injection_namespaces, labels=spec.namespace_labels),
+            InjectionNamespacesProps(
+                names=spec.injection_namespaces,
+                labels=spec.namespace_labels,
+                existing=spec.existing_namespaces,
+            ),
         )
 
     def _configure_backend(self) -> None:
