@@ -7,9 +7,10 @@ types. `load_all` reports every problem in every file in one `ConfigError`, each
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -20,12 +21,14 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
     StrictBool,
     StrictStr,
+    TypeAdapter,
     ValidationError,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
 IstioVersion = Literal["1.7.3", "1.23.6"]
 
@@ -297,71 +300,141 @@ class WorkspaceFile(_Strict):
     # sets its labels on them (constructs/namespaces.py), and never creates or deletes them.
     existing_namespaces: Annotated[list[DnsLabel], AfterValidator(_no_repeats)] = []
 
-    @model_validator(mode="after")
-    def _existing_namespaces_are_the_stacks(self) -> WorkspaceFile:
-        ours = [self.operator.namespace, *self.operator.watched_namespaces]
-        ours += self.injection_namespaces
-        unknown = [name for name in self.existing_namespaces if name not in ours]
-        if unknown:
-            raise PydanticCustomError(
-                "namespace_clash",
-                "{unknown} is not a namespace this stack would create (operator.namespace, "
-                "operator.watched_namespaces, injection_namespaces {ours})",
-                {"path": "existing_namespaces", "unknown": repr(unknown), "ours": repr(ours)},
-            )
-        return self
+    @model_validator(mode="wrap")
+    @classmethod
+    def _cross_section_checks(
+        cls, data: Any, handler: ModelWrapValidatorHandler[WorkspaceFile]
+    ) -> WorkspaceFile:
+        # pydantic runs model validators only once every field is valid, and stops at the first
+        # that raises. These checks run on whatever sections are valid, all of them, and their
+        # problems join the field errors, so one run lists every problem of the file.
+        try:
+            spec = handler(data)
+        except ValidationError as exc:
+            errors = [_reraisable(e) for e in exc.errors()]
+            failed = {e["loc"][0] for e in exc.errors() if e["loc"]}
+            if isinstance(data, dict):
+                errors += _cross_section_problems(_valid_sections(cls, data, failed))
+            raise ValidationError.from_exception_data(cls.__name__, errors) from None
+        problems = _cross_section_problems(dict(spec))
+        if problems:
+            raise ValidationError.from_exception_data(cls.__name__, problems)
+        return spec
 
-    @model_validator(mode="after")
-    def _control_plane_is_watched(self) -> WorkspaceFile:
-        if self.control_plane.namespace not in self.operator.watched_namespaces:
-            raise PydanticCustomError(
-                "unwatched_namespace",
-                "{value} is not in operator.watched_namespaces {watched}: the operator would "
-                "never see the IstioOperator",
-                {
-                    "path": "control_plane.namespace",
-                    "value": repr(self.control_plane.namespace),
-                    "watched": repr(self.operator.watched_namespaces),
-                },
-            )
-        return self
 
-    @model_validator(mode="after")
-    def _injection_namespaces_are_not_istio_s(self) -> WorkspaceFile:
-        istio = {self.operator.namespace, *self.operator.watched_namespaces}
-        clash = [name for name in self.injection_namespaces if name in istio]
-        if clash:
-            raise PydanticCustomError(
-                "namespace_clash",
-                "{clash} already created by the operator install (operator.namespace or "
-                "operator.watched_namespaces); Istio's own namespaces are not injected",
-                {"path": "injection_namespaces", "clash": repr(clash)},
-            )
-        return self
+def _control_plane_is_watched(operator: Operator, control_plane: ControlPlane) -> None:
+    if control_plane.namespace not in operator.watched_namespaces:
+        raise PydanticCustomError(
+            "unwatched_namespace",
+            "{value} is not in operator.watched_namespaces {watched}: the operator would "
+            "never see the IstioOperator",
+            {
+                "path": "control_plane.namespace",
+                "value": repr(control_plane.namespace),
+                "watched": repr(operator.watched_namespaces),
+            },
+        )
 
-    @model_validator(mode="after")
-    def _labels_are_for_injection_namespaces(self) -> WorkspaceFile:
-        for namespace, labels in self.namespace_labels.items():
-            path = f"namespace_labels.{namespace}"
-            if namespace not in self.injection_namespaces:
-                raise PydanticCustomError(
-                    "namespace_labels",
-                    "{namespace} is not in injection_namespaces {names}; only namespaces this "
-                    "stack creates can be labelled here",
-                    {
-                        "path": path,
-                        "namespace": repr(namespace),
-                        "names": repr(self.injection_namespaces),
-                    },
-                )
-            reserved = sorted(set(labels) & set(RESERVED_NAMESPACE_LABELS))
-            if reserved:
-                raise PydanticCustomError(
-                    "namespace_labels",
-                    "{reserved} is set by the stack itself (sidecar injection); remove it",
-                    {"path": path, "reserved": repr(reserved)},
-                )
-        return self
+
+def _injection_namespaces_are_not_istio_s(
+    operator: Operator, injection_namespaces: list[str]
+) -> None:
+    istio = {operator.namespace, *operator.watched_namespaces}
+    clash = [name for name in injection_namespaces if name in istio]
+    if clash:
+        raise PydanticCustomError(
+            "namespace_clash",
+            "{clash} already created by the operator install (operator.namespace or "
+            "operator.watched_namespaces); Istio's own namespaces are not injected",
+            {"path": "injection_namespaces", "clash": repr(clash)},
+        )
+
+
+def _labels_are_for_injection_namespaces(
+    namespace_labels: dict[str, dict[str, str]], injection_namespaces: list[str]
+) -> None:
+    for namespace, labels in namespace_labels.items():
+        path = f"namespace_labels.{namespace}"
+        if namespace not in injection_namespaces:
+            raise PydanticCustomError(
+                "namespace_labels",
+                "{namespace} is not in injection_namespaces {names}; only namespaces this "
+                "stack creates can be labelled here",
+                {"path": path, "namespace": repr(namespace), "names": repr(injection_namespaces)},
+            )
+        reserved = sorted(set(labels) & set(RESERVED_NAMESPACE_LABELS))
+        if reserved:
+            raise PydanticCustomError(
+                "namespace_labels",
+                "{reserved} is set by the stack itself (sidecar injection); remove it",
+                {"path": path, "reserved": repr(reserved)},
+            )
+
+
+def _existing_namespaces_are_the_stacks(
+    operator: Operator, injection_namespaces: list[str], existing_namespaces: list[str]
+) -> None:
+    ours = [operator.namespace, *operator.watched_namespaces, *injection_namespaces]
+    unknown = [name for name in existing_namespaces if name not in ours]
+    if unknown:
+        raise PydanticCustomError(
+            "namespace_clash",
+            "{unknown} is not a namespace this stack would create (operator.namespace, "
+            "operator.watched_namespaces, injection_namespaces {ours})",
+            {"path": "existing_namespaces", "unknown": repr(unknown), "ours": repr(ours)},
+        )
+
+
+# Checks across sections; each runs when every section it names (its parameters) is valid.
+_CROSS_SECTION_CHECKS: tuple[Callable[..., None], ...] = (
+    _control_plane_is_watched,
+    _injection_namespaces_are_not_istio_s,
+    _labels_are_for_injection_namespaces,
+    _existing_namespaces_are_the_stacks,
+)
+
+
+def _cross_section_problems(sections: Mapping[str, Any]) -> list[InitErrorDetails]:
+    problems: list[InitErrorDetails] = []
+    for check in _CROSS_SECTION_CHECKS:
+        needs = inspect.signature(check).parameters
+        if all(name in sections for name in needs):
+            try:
+                check(**{name: sections[name] for name in needs})
+            except PydanticCustomError as problem:
+                problems.append({"type": problem, "loc": (), "input": None})
+    return problems
+
+
+def _valid_sections(
+    model: type[WorkspaceFile], data: dict[str, Any], failed: set[Any]
+) -> dict[str, Any]:
+    """The sections of `data` without errors, validated again one by one (defaults filled in)."""
+    valid: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        if name in failed:
+            continue
+        if name not in data:
+            valid[name] = field.get_default(call_default_factory=True)
+            continue
+        annotated: Any = (
+            Annotated[field.annotation, *field.metadata] if field.metadata else field.annotation
+        )
+        adapter: TypeAdapter[Any] = TypeAdapter(
+            annotated,
+            config=None if _model_of(field.annotation) else ConfigDict(strict=True),
+        )
+        valid[name] = adapter.validate_python(data[name])
+    return valid
+
+
+def _reraisable(error: ErrorDetails) -> InitErrorDetails:
+    """A reported error as one that can be raised again, keeping its type, message and ctx."""
+    return {
+        "type": PydanticCustomError(error["type"], error["msg"], error.get("ctx")),
+        "loc": error["loc"],
+        "input": error["input"],
+    }
 
 
 @dataclass(frozen=True)
