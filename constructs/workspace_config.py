@@ -565,7 +565,7 @@ def _check_tree(loader: _WorkspaceLoader, root: yaml.Node) -> None:
     and aliases that expand into a tree too big or too deep to validate (a "billion laughs"),
     or into itself. Anchors and aliases are otherwise fine (`limits: *requests`). A node
     reached through several aliases is measured once, so this takes linear time."""
-    duplicates: list[str] = []
+    duplicates: list[tuple[int, int, str]] = []  # where the key is first written, the message
     measured: dict[int, tuple[int, int]] = {}  # id(node): (values, levels below) once expanded
     open_nodes: set[int] = set()
 
@@ -599,8 +599,12 @@ def _check_tree(loader: _WorkspaceLoader, root: yaml.Node) -> None:
                     marks.setdefault(ident, []).append(key.start_mark)
                 children += [(key, path), (value, [*path, name])]
             duplicates.extend(
-                f"{'.'.join([*path, _shown(str(ident))])}: key written {_times(len(at))} "
-                f"({_places(at)})"
+                (
+                    at[0].line,
+                    at[0].column,
+                    f"{'.'.join([*path, _shown(str(ident))])}: key written {_times(len(at))} "
+                    f"({_places(at)})",
+                )
                 for ident, at in marks.items()
                 if len(at) > 1
             )
@@ -615,7 +619,7 @@ def _check_tree(loader: _WorkspaceLoader, root: yaml.Node) -> None:
 
     measure(root, [], 0)
     if duplicates:
-        raise _Unusable(*duplicates)
+        raise _Unusable(*(message for _, _, message in sorted(duplicates)))
 
 
 def _key_identity(loader: _WorkspaceLoader, key: yaml.Node) -> Any:
