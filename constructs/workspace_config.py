@@ -727,13 +727,13 @@ def load_all(
         problems.append(f"{_relative(config_dir, root)}: cannot be read: {exc.strerror}")
     else:
         if not by_name:
-            problems.append(f"{_relative(config_dir, root)}: no <workspace>.yaml files")
+            problems.append(f"{_relative(config_dir, root)}: no <workspace>.yaml or .yml files")
     configs: list[WorkspaceConfig] = []
     for name, paths in sorted(by_name.items()):
         sources = [_relative(p, root) for p in paths]
         if len(paths) > 1:
             problems.append(
-                f"{sources[0]}: {' and '.join(sources[1:])} is the same workspace {_quote(name)}; "
+                f"{sources[0]}: the same workspace {_quote(name)} as {' and '.join(sources[1:])}; "
                 "keep one of them"
             )
         elif not _DNS_LABEL.fullmatch(name):

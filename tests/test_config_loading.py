@@ -126,7 +126,7 @@ def test_two_files_for_one_workspace_are_an_error_naming_both(tmp_path: Path) ->
         load_all(tmp_path / "config", tmp_path, environ={})
     assert caught.value.problems == [
         "config/production.yaml: pilot.x: unknown key (allowed: resources)",
-        "config/staging.yaml: config/staging.yml is the same workspace 'staging'; keep one of them",
+        "config/staging.yaml: the same workspace 'staging' as config/staging.yml; keep one of them",
     ]
 
 
@@ -343,8 +343,8 @@ def test_the_app_reports_unusable_files_and_keeps_the_previous_output(project_co
         "is a page of settings (is this the file you meant?)",
         "  config/pipe.yaml: is a named pipe, not a regular file",
         "  config/qa.yml: pilot: key written twice (lines 3 and 4)",
-        "  config/staging.yaml: config/staging.yml is the same workspace 'staging'; keep one "
-        "of them",
+        "  config/staging.yaml: the same workspace 'staging' as config/staging.yml; keep "
+        "one of them",
     ]
     assert tree_bytes(outdir) == before
 
