@@ -102,6 +102,12 @@ def test_anchors_aliases_and_merge_keys_still_work(tmp_path: Path) -> None:
     assert spec.pilot.resources.requests.as_dict() == {"cpu": "64m", "memory": "256Mi"}
 
 
+def test_a_file_saved_on_windows_loads(tmp_path: Path) -> None:
+    # UTF-8 with a byte order mark and CRLF line ends, as Notepad writes it.
+    data = "\ufeff" + MINIMAL_CONFIG.replace("\n", "\r\n")
+    assert load_file(write(tmp_path, "qa.yaml", data), tmp_path, environ={}).name == "qa"
+
+
 # --- Which files are workspaces ----------------------------------------------------------------
 def test_yml_files_are_workspaces_too(tmp_path: Path) -> None:
     write(tmp_path, "qa.yml", MINIMAL_CONFIG)
