@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import os
 import re
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -451,18 +452,54 @@ class WorkspaceConfig:
 
 
 # --- Loading -----------------------------------------------------------------------------------
-_FRIENDLY = {
-    "extra_forbidden": "unknown key",
-    "missing": "is required",
-}
+# A workspace file is a page of settings (about 1 KiB). These bounds keep every careless or
+# hostile input (a mistaken symlink to a log file, random bytes, `[[[[...`, an alias bomb)
+# a one-line error that takes milliseconds, never a hang, a traceback or a memory blow-up.
+MAX_FILE_BYTES = 64 * 1024
+MAX_DEPTH = 32  # nesting levels, counted through aliases; the schema itself needs 4
+MAX_VALUES = 2_000  # scalars, lists and mappings, counted as often as aliases repeat them
+WORKSPACE_SUFFIXES = (".yaml", ".yml")
+_CUT = 60  # characters of a value quoted in a message
+_DEEP = f"nested more than {MAX_DEPTH} levels deep"
+_MANY = f"more than {MAX_VALUES} values, aliases expanded; a workspace file has a few dozen"
+
+
+def _cut(text: str, limit: int = _CUT) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _quote(value: Any) -> str:
+    """A value as a message quotes it: its repr, cut to a readable length."""
+    return _cut(repr(value))
+
+
+def _shown(text: str) -> str:
+    """A name (a key, a path part) as a message shows it: plain if printable, else its repr."""
+    return _cut(text if text.isprintable() else repr(text))
+
+
+def _relative(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+
+
+class _Unusable(Exception):
+    """Why a file cannot be used, one reason per line, without the file name load_file adds."""
+
+    def __init__(self, *reasons: str) -> None:
+        self.reasons = list(reasons)
+        super().__init__("\n".join(reasons))
 
 
 def _format_error(source: str, err: Mapping[str, Any], model: type[BaseModel]) -> str:
-    loc = [str(p) for p in err["loc"] if not str(p).startswith("function-")]
+    loc = [_shown(str(p)) for p in err["loc"] if not str(p).startswith("function-")]
     if loc[-1:] == ["[key]"]:  # a bad mapping key: name the mapping, the message names the key
         loc = loc[:-2]
     # Checks that span sections report the field they are about, not the top level.
-    path = (err.get("ctx") or {}).get("path") or ".".join(loc) or "(top level)"
+    ctx = err.get("ctx") or {}
+    if ctx.get("path"):
+        path = ".".join(_shown(part) for part in str(ctx["path"]).split("."))
+    else:
+        path = ".".join(loc) or "(top level)"
     kind = err["type"]
     if kind == "extra_forbidden":
         allowed = _allowed_keys(model, loc[:-1])
@@ -470,7 +507,7 @@ def _format_error(source: str, err: Mapping[str, Any], model: type[BaseModel]) -
     if kind == "missing":
         return f"{source}: {path}: is required"
     if kind in ("k8s_value",):
-        return f"{source}: {path}: {err['input']!r} {err['msg']}"
+        return f"{source}: {path}: {_quote(err['input'])} {err['msg']}"
     if kind in (
         "cluster_target",
         "unwatched_namespace",
@@ -480,8 +517,16 @@ def _format_error(source: str, err: Mapping[str, Any], model: type[BaseModel]) -
         "hold_needs_wait",
         "namespace_labels",
     ):
-        return f"{source}: {path}: {err['msg']}"
-    return f"{source}: {path}: {err['input']!r}: {err['msg']}"
+        return f"{source}: {path}: {_custom_message(err['msg'], ctx)}"
+    return f"{source}: {path}: {_quote(err['input'])}: {err['msg']}"
+
+
+def _custom_message(message: str, ctx: Mapping[str, Any]) -> str:
+    # Our checks put the values they quote in ctx as reprs; cut those where the message has them.
+    for value in ctx.values():
+        if isinstance(value, str) and len(value) > _CUT:
+            message = message.replace(value, _cut(value))
+    return message
 
 
 def _allowed_keys(model: type[BaseModel], loc: list[str]) -> list[str]:
@@ -515,18 +560,226 @@ def _apply_env_overrides(data: Any, workspace: str, environ: Mapping[str, str]) 
     return data
 
 
-def load_file(path: Path, root: Path, environ: Mapping[str, str] | None = None) -> WorkspaceConfig:
-    """Load one workspace file; raises ConfigError listing every problem in it."""
-    source = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+_NOT_REGULAR = (
+    (stat.S_ISDIR, "is a directory, not a workspace file"),
+    (stat.S_ISFIFO, "is a named pipe, not a regular file"),
+    (stat.S_ISCHR, "is a device, not a regular file"),
+    (stat.S_ISBLK, "is a device, not a regular file"),
+    (stat.S_ISSOCK, "is a socket, not a regular file"),
+)
+
+
+def _read_text(path: Path) -> str:
+    """The file's text: a regular file (symlinks followed), at most MAX_FILE_BYTES, UTF-8."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
+        # O_NONBLOCK: opening a named pipe must not wait for a writer; fstat refuses it next.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise _Unusable(f"cannot be read: {exc.strerror}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        for is_kind, reason in _NOT_REGULAR:
+            if is_kind(mode):
+                raise _Unusable(reason)
+        # Bounded however large the file is, or grows while it is read.
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_FILE_BYTES and (chunk := os.read(fd, MAX_FILE_BYTES + 1 - size)):
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise _Unusable(f"cannot be read: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    if size > MAX_FILE_BYTES:
+        raise _Unusable(
+            f"is larger than {MAX_FILE_BYTES // 1024} KiB; a workspace file is a page of "
+            "settings (is this the file you meant?)"
+        )
+    data = b"".join(chunks)
+    nul = data.find(b"\0")
+    if nul >= 0:
+        raise _Unusable(f"contains a NUL byte at byte offset {nul}: a binary file, not YAML text")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _Unusable(
+            f"is not UTF-8 text: byte {data[exc.start]:#04x} at byte offset {exc.start} "
+            "(save it as UTF-8)"
+        ) from None
+
+
+class _WorkspaceLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, bounded in depth and refusing to turn a bad scalar into a crash.
+
+    PyYAML composes nested nodes recursively, so `[[[[...` would end in RecursionError; and
+    composing is the slow part, so it stops as soon as there are too many values.
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self._depth = 0
+        self._values = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        self._values += 1
+        if self._depth >= MAX_DEPTH or self._values > MAX_VALUES:
+            line = self.peek_event().start_mark.line + 1  # type: ignore[no-untyped-call]
+            raise _Unusable(f"line {line}: {_DEEP if self._depth >= MAX_DEPTH else _MANY}")
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def fetch_flow_collection_start(self, token_class: Any) -> None:
+        # The scanner rechecks every open bracket at each step: `[[[[...` is quadratic.
+        if self.flow_level >= MAX_DEPTH:
+            raise _Unusable(f"line {self.get_mark().line + 1}: {_DEEP}")
+        super().fetch_flow_collection_start(token_class)
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except yaml.YAMLError:
+            raise
+        except Exception as exc:
+            # An explicit tag or an odd implicit one (`!!int x`, `0x_`, `2024-13-01`, a
+            # 5000-digit number) makes PyYAML's scalar constructors raise plain Python errors.
+            if not isinstance(node, yaml.ScalarNode):
+                raise
+            kind = node.tag.rsplit(":", 1)[-1]
+            why = f" ({exc})" if isinstance(exc, ValueError) else ""  # others say nothing useful
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read {_quote(node.value)} as {kind}{why}", node.start_mark
+            ) from None
+
+
+def _check_tree(loader: _WorkspaceLoader, root: yaml.Node) -> None:
+    """Refuse what YAML would silently accept: duplicate keys (the earlier value would be lost),
+    and aliases that expand into a tree too big or too deep to validate (a "billion laughs"),
+    or into itself. Anchors and aliases are otherwise fine (`limits: *requests`). A node
+    reached through several aliases is measured once, so this takes linear time."""
+    duplicates: list[tuple[int, int, str]] = []  # where the key is first written, the message
+    measured: dict[int, tuple[int, int]] = {}  # id(node): (values, levels below) once expanded
+    open_nodes: set[int] = set()
+
+    def measure(node: yaml.Node, path: list[str], depth: int) -> tuple[int, int]:
+        where = f"line {node.start_mark.line + 1}: {'.'.join(path) or '(top level)'}"
+        if id(node) in open_nodes:
+            raise _Unusable(f"{where}: an alias refers to a value that contains it")
+        if id(node) not in measured:
+            if depth >= MAX_DEPTH:
+                raise _Unusable(f"{where}: {_DEEP}")
+            open_nodes.add(id(node))
+            measured[id(node)] = expand(node, path, depth)
+            open_nodes.discard(id(node))
+        values, below = measured[id(node)]
+        if depth + below >= MAX_DEPTH:  # reached again through an alias, deeper this time
+            raise _Unusable(f"{where}: {_DEEP}, aliases expanded")
+        if values > MAX_VALUES:
+            raise _Unusable(f"{where}: {_MANY}")
+        return values, below
+
+    def expand(node: yaml.Node, path: list[str], depth: int) -> tuple[int, int]:
+        children: list[tuple[yaml.Node, list[str]]] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = [(item, [*path, str(i)]) for i, item in enumerate(node.value)]
+        elif isinstance(node, yaml.MappingNode):
+            marks: dict[Any, list[yaml.Mark]] = {}
+            for key, value in node.value:
+                ident = _key_identity(loader, key)
+                name = "(complex key)" if ident is None else _shown(str(ident))
+                if ident is not None:
+                    marks.setdefault(ident, []).append(key.start_mark)
+                children += [(key, path), (value, [*path, name])]
+            duplicates.extend(
+                (
+                    at[0].line,
+                    at[0].column,
+                    f"{'.'.join([*path, _shown(str(ident))])}: key written {_times(len(at))} "
+                    f"({_places(at)})",
+                )
+                for ident, at in marks.items()
+                if len(at) > 1
+            )
+        values, below = 1, 0
+        for child, child_path in children:
+            child_values, child_below = measure(child, child_path, depth + 1)
+            values += child_values
+            below = max(below, child_below + 1)
+            if values > MAX_VALUES:
+                break  # measure() reports it, with this node's line
+        return values, below
+
+    measure(root, [], 0)
+    if duplicates:
+        raise _Unusable(*(message for _, _, message in sorted(duplicates)))
+
+
+def _key_identity(loader: _WorkspaceLoader, key: yaml.Node) -> Any:
+    """What a mapping key becomes in Python (`1` and `true` collide there too); None for
+    keys that are not scalars, which construction refuses anyway."""
+    if key.tag == "tag:yaml.org,2002:merge":
+        return "<<"  # `<<: *base` merges; explicit keys beside it override, as YAML intends
+    if isinstance(key, yaml.ScalarNode):
+        return loader.construct_object(key)
+    return None
+
+
+def _times(count: int) -> str:
+    return "twice" if count == 2 else f"{count} times"
+
+
+def _places(marks: list[yaml.Mark]) -> str:
+    lines = [m.line + 1 for m in marks]
+    if len(set(lines)) == len(lines):
+        return f"lines {_and(lines)}"
+    return f"line:column {_and([f'{m.line + 1}:{m.column + 1}' for m in marks])}"
+
+
+def _and(items: list[Any]) -> str:
+    return f"{', '.join(map(str, items[:-1]))} and {items[-1]}"
+
+
+def _parse(text: str) -> Any:
+    """YAML text to Python data, through the bounded loader and the tree checks."""
+    try:
+        loader = _WorkspaceLoader(text)
+    except yaml.reader.ReaderError as exc:  # a control character, found before any parsing
+        line = text.count("\n", 0, exc.position) + 1
+        raise _Unusable(
+            f"line {line}: not valid YAML: control character U+{exc.character:04X} is not allowed"
+        ) from None
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_tree(loader, node)
+        return loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", exc)
-        raise ConfigError([f"{source}: {where}not valid YAML: {problem}"]) from None
-    if not isinstance(data, dict):
-        raise ConfigError([f"{source}: the file must be a mapping of settings, got {data!r}"])
+        problem = " ".join(str(exc.problem or exc.context).split())
+        raise _Unusable(f"{where}not valid YAML: {_cut(problem, 2 * _CUT)}") from None
+    finally:
+        loader.dispose()
+
+
+def load_file(path: Path, root: Path, environ: Mapping[str, str] | None = None) -> WorkspaceConfig:
+    """Load one workspace file; raises ConfigError listing every problem in it.
+
+    The one way a workspace file is read: bytes (bounded), text, YAML, then the model.
+    """
+    source = _relative(path, root)
+    try:
+        data = _parse(_read_text(path))
+        if data is None:
+            raise _Unusable("is empty; a workspace needs at least cluster and istio_version")
+        if not isinstance(data, dict):
+            raise _Unusable(f"the file must be a mapping of settings, got {_quote(data)}")
+    except _Unusable as exc:
+        raise ConfigError([f"{source}: {reason}" for reason in exc.reasons]) from None
     environ = os.environ if environ is None else environ
     data = _apply_env_overrides(data, path.stem, environ)
     try:
@@ -540,9 +793,9 @@ def load_file(path: Path, root: Path, environ: Mapping[str, str] | None = None) 
         raise ConfigError(
             [
                 f"{source}: cluster: {', '.join(leaking)} set in the environment would make the "
-                f"kubernetes provider override {spec.cluster.kubeconfig} (context "
-                f"{spec.cluster.context}) while kubectl follows the kubeconfig; unset them, or "
-                "use credentials: environment"
+                f"kubernetes provider override {_shown(spec.cluster.kubeconfig or '')} (context "
+                f"{_shown(spec.cluster.context or '')}) while kubectl follows the kubeconfig; "
+                "unset them, or use credentials: environment"
             ]
         )
     return WorkspaceConfig(name=path.stem, source=source, spec=spec)
@@ -551,28 +804,43 @@ def load_file(path: Path, root: Path, environ: Mapping[str, str] | None = None) 
 def load_all(
     config_dir: Path, root: Path, environ: Mapping[str, str] | None = None
 ) -> list[WorkspaceConfig]:
-    """Load every config/<workspace>.yaml, sorted by name; one ConfigError for all problems."""
-    files = sorted(config_dir.glob("*.yaml"))
+    """Load every config/<workspace>.yaml (or .yml), sorted by name; one ConfigError for all
+    problems in all files."""
     environ = os.environ if environ is None else environ
     problems: list[str] = [
         f"{name} is set, but overrides now name their workspace: use {scoped}"
         for name, scoped in zip(UNSCOPED_OVERRIDE_ENV, override_env("<workspace>"), strict=True)
         if environ.get(name)
     ]
-    if not files:
-        problems.append(f"{config_dir.relative_to(root).as_posix()}: no <workspace>.yaml files")
+    by_name: dict[str, list[Path]] = {}
+    try:
+        for path in sorted(config_dir.iterdir()):
+            # Dot files are editors' lock and backup files (emacs' .#staging.yaml).
+            if path.suffix.lower() in WORKSPACE_SUFFIXES and not path.name.startswith("."):
+                by_name.setdefault(path.stem, []).append(path)
+    except OSError as exc:
+        problems.append(f"{_relative(config_dir, root)}: cannot be read: {exc.strerror}")
+    else:
+        if not by_name:
+            problems.append(f"{_relative(config_dir, root)}: no <workspace>.yaml or .yml files")
     configs: list[WorkspaceConfig] = []
-    for path in files:
-        if not _DNS_LABEL.fullmatch(path.stem):
+    for name, paths in sorted(by_name.items()):
+        sources = [_relative(p, root) for p in paths]
+        if len(paths) > 1:
             problems.append(
-                f"{path.relative_to(root).as_posix()}: {path.stem!r} is not a usable workspace "
-                "name (lower case letters, digits and '-')"
+                f"{sources[0]}: the same workspace {_quote(name)} as {' and '.join(sources[1:])}; "
+                "keep one of them"
             )
-            continue
-        try:
-            configs.append(load_file(path, root, environ))
-        except ConfigError as exc:
-            problems.extend(exc.problems)
+        elif not _DNS_LABEL.fullmatch(name):
+            problems.append(
+                f"{sources[0]}: {_quote(name)} is not a usable workspace name (lower case "
+                "letters, digits and '-')"
+            )
+        else:
+            try:
+                configs.append(load_file(paths[0], root, environ))
+            except ConfigError as exc:
+                problems.extend(exc.problems)
     if problems:
         raise ConfigError(problems)
     return configs

@@ -31,7 +31,15 @@ pilot:
 
 
 def rendered(workspace: Workspace, version: str, extra: str = "") -> dict[str, Any]:
-    manifest = render(workspace(BLOG_VALUES.replace("VERSION", version) + extra))
+    # A section in extra replaces the blog's one-line section of that name: written twice, a
+    # key is an error.
+    replaced = {line.partition(":")[0] for line in extra.splitlines()}
+    base = "".join(
+        line
+        for line in BLOG_VALUES.splitlines(keepends=True)
+        if line.partition(":")[0] not in replaced
+    )
+    manifest = render(workspace(base.replace("VERSION", version) + extra))
     data: dict[str, Any] = yaml.safe_load(manifest.text)
     return data
 
