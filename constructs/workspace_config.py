@@ -69,6 +69,15 @@ PROVIDER_OVERRIDE_ENV = (
 )
 
 
+def _overrides_provider(name: str, environ: Mapping[str, str]) -> bool:
+    """Whether the variable, as set, changes what the provider does. The provider parses
+    KUBE_INSECURE as a Go bool and acts only on true, so a false one changes nothing."""
+    value = environ.get(name, "")
+    if name == "KUBE_INSECURE":
+        return value not in ("", "0", "f", "F", "FALSE", "false", "False")
+    return value != ""
+
+
 class ConfigError(Exception):
     """Raised when one or more workspace files are unusable; `problems` holds one line each."""
 
@@ -788,7 +797,7 @@ def load_file(path: Path, root: Path, environ: Mapping[str, str] | None = None) 
         raise ConfigError(
             [_format_error(source, e, WorkspaceFile) for e in exc.errors(include_url=False)]
         ) from None
-    leaking = [name for name in PROVIDER_OVERRIDE_ENV if environ.get(name)]
+    leaking = [name for name in PROVIDER_OVERRIDE_ENV if _overrides_provider(name, environ)]
     if spec.cluster.credentials == "kubeconfig" and leaking:
         raise ConfigError(
             [

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from constructs.workspace_config import ConfigError, load_file
 from tests.conftest import MINIMAL_CONFIG
 from tests.test_workspace_config import problems_of
 
@@ -47,3 +50,14 @@ def test_a_check_on_an_invalid_section_is_skipped_not_guessed(tmp_path: Path) ->
         "config/production.yaml: operator.watched_namespaces.0: 'Mesh' is not a DNS-1123 label "
         "(lower case, digits, '-')",
     ]
+
+
+def test_a_false_kube_insecure_does_not_stop_a_kubeconfig_synth(tmp_path: Path) -> None:
+    # The provider acts on KUBE_INSECURE only when it parses as true; kubectl_run.sh agrees.
+    path = tmp_path / "config" / "qa.yaml"
+    path.parent.mkdir()
+    path.write_text(MINIMAL_CONFIG)
+    assert load_file(path, tmp_path, environ={"KUBE_INSECURE": "false"}).name == "qa"
+    with pytest.raises(ConfigError) as refused:
+        load_file(path, tmp_path, environ={"KUBE_INSECURE": "true"})
+    assert "KUBE_INSECURE set in the environment" in refused.value.problems[0]
