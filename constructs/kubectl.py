@@ -9,6 +9,11 @@ The cluster target travels with the resource and is read back from `self`, becau
 provisioners may refer to nothing else: from `self.triggers` on the apply null_resources (a new
 target re-applies), from `self.input` on the removal terraform_data resources (a new target is
 an in-place update, never a replacement that would delete the control plane).
+
+Which kubectl runs is the workspace's `kubectl` setting: every step carries it, and the path of
+constructs/kubectl_provision.sh (a second asset), in its local-exec `environment`, as literal
+strings. So destroy-time steps have it too, a Terraform Cloud workspace running the synthesized
+directory needs nothing else, and changing it re-applies nothing (it is not a trigger).
 """
 
 from __future__ import annotations
@@ -20,9 +25,10 @@ from typing import Literal
 from cdktf import AssetType, LocalExecProvisioner, TerraformAsset
 
 from constructs import Construct
-from constructs.workspace_config import Cluster
+from constructs.workspace_config import Cluster, KubectlSettings
 
 SCRIPT = Path(__file__).resolve().parent / "kubectl_run.sh"
+PROVISION_SCRIPT = Path(__file__).resolve().parent / "kubectl_provision.sh"
 
 
 class Action(StrEnum):
@@ -41,12 +47,29 @@ def target_triggers(cluster: Cluster) -> dict[str, str]:
     }
 
 
-class Kubectl(Construct):
-    """The kubectl step script of one stack; `step` builds provisioners that run it."""
+def provision_environment(settings: KubectlSettings, provision_script: str) -> dict[str, str]:
+    """The variables constructs/kubectl_provision.sh reads, in a stable order."""
+    environment = {
+        "ISTIO_KUBECTL_PROVISION_SCRIPT": provision_script,
+        "ISTIO_KUBECTL_PROVISION": settings.provision,
+        "ISTIO_KUBECTL_VERSION": settings.version,
+        "ISTIO_KUBECTL_DOWNLOAD_URL": settings.download_url,
+    }
+    for platform, digest in sorted(settings.pins.items()):
+        environment[f"ISTIO_KUBECTL_SHA256_{platform.upper().replace('-', '_')}"] = digest
+    return environment
 
-    def __init__(self, scope: Construct, id: str) -> None:
+
+class Kubectl(Construct):
+    """The kubectl step scripts of one stack; `step` builds provisioners that run them."""
+
+    def __init__(self, scope: Construct, id: str, settings: KubectlSettings) -> None:
         super().__init__(scope, id)
         self.script = TerraformAsset(self, "script", path=str(SCRIPT), type=AssetType.FILE)
+        provision = TerraformAsset(
+            self, "provision", path=str(PROVISION_SCRIPT), type=AssetType.FILE
+        )
+        self.environment = provision_environment(settings, provision.path)
 
     def step(
         self,
@@ -68,5 +91,6 @@ class Kubectl(Construct):
                 action.value,
             ],
             command=argument,
+            environment=self.environment,
             when="destroy" if on_destroy else None,
         )
