@@ -45,6 +45,17 @@ if [ "$mode" = never ]; then
   exit 127
 fi
 
+# printf, command and the tests are shell builtins; these are not. A bare PATH says so plainly.
+missing=""
+for tool in uname mkdir mktemp chmod mv rm cat tr find sleep; do
+  command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
+done
+if [ -n "$missing" ]; then
+  fail "kubectl is needed but cannot be downloaded: these tools are not on PATH:$missing;" \
+    "nothing was applied or deleted. Run Terraform where they are (any Linux or macOS has" \
+    "them), or put kubectl on PATH."
+fi
+
 version=${ISTIO_KUBECTL_VERSION:-}
 base=${ISTIO_KUBECTL_DOWNLOAD_URL:-}
 # The version becomes a directory name: only the shape the config accepts (vX.Y.Z).
