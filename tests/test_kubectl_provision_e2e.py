@@ -181,7 +181,7 @@ def test_a_tampered_download_stops_the_apply_and_never_runs(
 ) -> None:
     tfc = runner(project_copy, tmp_path, mirror)
     ran = tmp_path / "tampered-binary-ran"
-    tampered = STAND_IN.replace(b"set -eu\n", f"set -eu\ntouch '{ran}'\n".encode(), 1)
+    tampered = STAND_IN.replace(b"set -eu\n", f"set -eu\n: >'{ran}'\n".encode(), 1)
     mirror.files[RELEASE_PATH] = tampered
     result = tfc.apply(check=False)
     assert result.returncode != 0
@@ -228,7 +228,7 @@ def test_provision_always_downloads_even_with_kubectl_on_path(
     ran = tmp_path / "path-kubectl-ran"
     local = tmp_path / "local-bin"
     local.mkdir()
-    (local / "kubectl").write_text(f"#!/bin/sh\ntouch '{ran}'\nexit 1\n")
+    (local / "kubectl").write_text(f"#!/bin/sh\n: >'{ran}'\nexit 1\n")
     (local / "kubectl").chmod(0o755)
     tfc.workdir.env["PATH"] = f"{local}:{tfc.workdir.env['PATH']}"
     tfc.apply()
