@@ -94,13 +94,15 @@ esac
 if [ -z "$expected" ]; then
   fail "no SHA-256 is pinned for kubectl $version on $platform, the platform running Terraform," \
     "so nothing was downloaded, applied or deleted. Add kubectl.sha256.$platform to the" \
-    "workspace's config file (the digest is published as $base/$version/bin/$os/$arch/kubectl.sha256)" \
-    "and synthesize again, or put kubectl on PATH and set kubectl.provision: auto."
+    "workspace's config file (the digest is published as" \
+    "$base/$version/bin/$os/$arch/kubectl.sha256) and synthesize again, or put kubectl on PATH" \
+    "and set kubectl.provision: auto."
 fi
 case $expected in
   *[!0-9a-f]*) fail "the pinned SHA-256 for $platform is not 64 lower-case hex digits: $expected" ;;
 esac
-[ "${#expected}" -eq 64 ] || fail "the pinned SHA-256 for $platform is not 64 lower-case hex digits: $expected"
+[ "${#expected}" -eq 64 ] ||
+  fail "the pinned SHA-256 for $platform is not 64 lower-case hex digits: $expected"
 
 url=$base/$version/bin/$os/$arch/kubectl
 dir=.terraform/istio-kubectl/$version/$platform
@@ -194,9 +196,10 @@ if command -v curl >/dev/null 2>&1; then
   if ! status=$(curl -fsSL --proto '=http,https' --retry 2 --connect-timeout 30 --max-time 600 \
     -o "$tmp" -w '%{http_code}' "$url" 2>"$errors"); then
     reason=$(tr '\n' ' ' <"$errors")
-    fail "downloading kubectl from $url failed (HTTP status ${status:-000}; ${reason:-curl gave no reason})," \
-      "so nothing was applied or deleted. Check that the runner can reach the URL, or set" \
-      "kubectl.download_url to a mirror it can reach."
+    fail "downloading kubectl from $url failed" \
+      "(HTTP status ${status:-000}; ${reason:-curl gave no reason}), so nothing was applied or" \
+      "deleted. Check that the runner can reach the URL, or set kubectl.download_url to a" \
+      "mirror it can reach."
   fi
 elif command -v wget >/dev/null 2>&1; then
   wget -q -O "$tmp" "$url" 2>"$errors" || {
@@ -207,7 +210,8 @@ elif command -v wget >/dev/null 2>&1; then
       "kubectl.download_url to a mirror it can reach."
   }
 else
-  if [ "$mode" = auto ]; then where="kubectl is not on PATH and"; else where="kubectl.provision is always, but"; fi
+  where="kubectl.provision is always, but"
+  [ "$mode" = always ] || where="kubectl is not on PATH and"
   fail "$where kubectl $version cannot be downloaded: neither curl nor wget is installed," \
     "so nothing was applied or deleted. Install curl (or wget), or kubectl, on the machine" \
     "running Terraform."

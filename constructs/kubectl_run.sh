@@ -22,7 +22,8 @@ if [ -n "${ISTIO_KUBECTL_PROVISION_SCRIPT:-}" ]; then
   kubectl_bin=$(/bin/sh "$ISTIO_KUBECTL_PROVISION_SCRIPT") || exit "$?"
 else
   # Run by hand, outside a stack: kubectl from PATH.
-  kubectl_bin=$(command -v kubectl) || fail "kubectl was not found on PATH, so nothing was applied or deleted"
+  kubectl_bin=$(command -v kubectl) ||
+    fail "kubectl was not found on PATH, so nothing was applied or deleted"
 fi
 
 # Go's strconv.ParseBool, as the kubernetes provider reads KUBE_INSECURE.

@@ -417,3 +417,19 @@ def test_kubectl_on_path_wins_in_auto_mode(stack_dir: Path, tmp_path: Path, mirr
     assert result.stdout == f"{path}/kubectl\n"
     assert mirror.requests == []
     assert not os.path.exists(cached(stack_dir))
+
+
+def test_kubectl_run_by_hand_outside_a_stack_uses_path_only(tmp_path: Path) -> None:
+    # No provisioner environment: no download either, and a plain message.
+    script = Path(PROVISION_SCRIPT).with_name("kubectl_run.sh")
+    env = {"PATH": runner_path(tmp_path / "hand-bin", "curl", "sha256sum"), "HOME": str(tmp_path)}
+    result = subprocess.run(
+        ["/bin/sh", str(script), "kubeconfig", "k", "c", "apply", "/dev/null"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert result.stderr == (
+        "istio-kubectl: kubectl was not found on PATH, so nothing was applied or deleted\n"
+    )
