@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from constructs.kubectl import PROVISION_SCRIPT
+from constructs.kubectl import PROVISION_SCRIPT, SCRIPT
 from tests.test_terraform_e2e import FAKE_KUBECTL, SYSTEM_PATH, Deployment, _said
 
 STAND_IN = (FAKE_KUBECTL / "kubectl").read_bytes()
@@ -421,10 +421,9 @@ def test_kubectl_on_path_wins_in_auto_mode(stack_dir: Path, tmp_path: Path, mirr
 
 def test_kubectl_run_by_hand_outside_a_stack_uses_path_only(tmp_path: Path) -> None:
     # No provisioner environment: no download either, and a plain message.
-    script = Path(PROVISION_SCRIPT).with_name("kubectl_run.sh")
     env = {"PATH": runner_path(tmp_path / "hand-bin", "curl", "sha256sum"), "HOME": str(tmp_path)}
     result = subprocess.run(
-        ["/bin/sh", str(script), "kubeconfig", "k", "c", "apply", "/dev/null"],
+        ["/bin/sh", str(SCRIPT), "kubeconfig", "k", "c", "apply", "/dev/null"],
         env=env,
         capture_output=True,
         text=True,
