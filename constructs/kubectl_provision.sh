@@ -191,23 +191,22 @@ fi
 
 tmp=$(mktemp "$dir/.kubectl.XXXXXX")
 errors=$(mktemp "$dir/.errors.XXXXXX")
+unreached="so nothing was applied or deleted. Check that the runner can reach the URL, or set"
 if command -v curl >/dev/null 2>&1; then
   # -f: an HTTP error is a failure, not a saved error page. -w: the status, for the message.
   if ! status=$(curl -fsSL --proto '=http,https' --retry 2 --connect-timeout 30 --max-time 600 \
     -o "$tmp" -w '%{http_code}' "$url" 2>"$errors"); then
     reason=$(tr '\n' ' ' <"$errors")
     fail "downloading kubectl from $url failed" \
-      "(HTTP status ${status:-000}; ${reason:-curl gave no reason}), so nothing was applied or" \
-      "deleted. Check that the runner can reach the URL, or set kubectl.download_url to a" \
-      "mirror it can reach."
+      "(HTTP status ${status:-000}; ${reason:-curl gave no reason})," \
+      "$unreached kubectl.download_url to a mirror it can reach."
   fi
 elif command -v wget >/dev/null 2>&1; then
   wget -q -O "$tmp" "$url" 2>"$errors" || {
     code=$?
     reason=$(tr '\n' ' ' <"$errors")
     fail "downloading kubectl from $url with wget failed (exit status $code${reason:+: $reason})," \
-      "so nothing was applied or deleted. Check that the runner can reach the URL, or set" \
-      "kubectl.download_url to a mirror it can reach."
+      "$unreached kubectl.download_url to a mirror it can reach."
   }
 else
   where="kubectl.provision is always, but"
