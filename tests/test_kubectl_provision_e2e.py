@@ -353,6 +353,12 @@ def test_shasum_verifies_where_sha256sum_is_missing(
             "(HTTP status 404; curl: (22) The requested URL returned error: 404",
         ),
         (
+            {"ISTIO_KUBECTL_DOWNLOAD_URL": "MIRROR/missing"},
+            ("wget", "sha256sum"),
+            f"downloading kubectl from MIRROR/missing/{VERSION}/bin/{OS}/{ARCH}/kubectl with wget "
+            "failed (exit status 8",  # wget's "server issued an error response"
+        ),
+        (
             {"ISTIO_KUBECTL_DOWNLOAD_URL": "http://127.0.0.1:9/release"},
             ("curl", "sha256sum"),
             f"downloading kubectl from http://127.0.0.1:9/release/{VERSION}/bin/{OS}/{ARCH}/kubectl"
