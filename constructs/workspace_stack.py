@@ -47,7 +47,7 @@ class WorkspaceStack(TerraformStack):
         spec = config.spec
         # Install order, which destroy reverses: the CRD, then the operator, then the
         # IstioOperator. The operator must be running to remove the control plane it made.
-        kubectl = Kubectl(self, "kubectl", cluster=spec.cluster)
+        kubectl = Kubectl(self, "kubectl", cluster=spec.cluster, settings=spec.kubectl)
         crd = OperatorCrd(
             self,
             "operator_crd",
