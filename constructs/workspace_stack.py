@@ -47,7 +47,7 @@ class WorkspaceStack(TerraformStack):
         spec = config.spec
         # Install order, which destroy reverses: the CRD, then the operator, then the
         # IstioOperator. The operator must be running to remove the control plane it made.
-        kubectl = Kubectl(self, "kubectl")
+        kubectl = Kubectl(self, "kubectl", cluster=spec.cluster, settings=spec.kubectl)
         crd = OperatorCrd(
             self,
             "operator_crd",
@@ -68,6 +68,7 @@ class WorkspaceStack(TerraformStack):
                 resource_requests=operator.resources.requests.as_dict(),
                 resource_limits=operator.resources.limits.as_dict(),
                 depends_on=[crd.applied],
+                existing_namespaces=spec.existing_namespaces,
             ),
         )
         ControlPlane(
@@ -84,7 +85,11 @@ class WorkspaceStack(TerraformStack):
         InjectionNamespaces(
             self,
             "injection_namespaces",
-            InjectionNamespacesProps(names=spec.injection_namespaces, labels=spec.namespace_labels),
+            InjectionNamespacesProps(
+                names=spec.injection_namespaces,
+                labels=spec.namespace_labels,
+                existing=spec.existing_namespaces,
+            ),
         )
 
     def _configure_backend(self) -> None:

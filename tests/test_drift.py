@@ -241,7 +241,7 @@ def test_drift_aims_where_the_apply_steps_aimed(
     assert checked[0].target == (str(staging.home / "clusters/staging.yaml"), "staging")
 
 
-def test_drift_builds_the_same_private_kubeconfig_in_environment_mode(
+def test_drift_hands_over_the_same_in_memory_kubeconfig_in_environment_mode(
     cloud: Deployment,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -258,9 +258,11 @@ def test_drift_builds_the_same_private_kubeconfig_in_environment_mode(
     checked = cloud.calls()
     assert [c.stdin for c in checked] == [c.stdin for c in applied]
     for diff, apply in zip(checked, applied, strict=True):
-        assert diff.private == apply.private  # kubeconfig, token and CA: same bytes, same modes
+        assert diff.target == apply.target == ("/dev/fd/3", "target")
+        assert diff.kubeconfig is not None
+        assert diff.kubeconfig == apply.kubeconfig  # token and CA inline: the same bytes
         assert not any("token-value" in arg for arg in diff.args)
-    assert list((cloud.tmp / "scratch").iterdir()) == []  # removed after each step
+    assert list((cloud.tmp / "scratch").iterdir()) == []  # TMPDIR: nothing written, ever
 
 
 # --- which steps are checked, in any stack ------------------------------------------------------
