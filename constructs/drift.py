@@ -4,8 +4,10 @@ Terraform never reads back what kubectl applied (the CRD and the control-plane r
 hand edit of the IstioOperator goes unnoticed. This check finds every kubectl apply step in each
 workspace's synthesized stack (any resource, whatever the engine) and runs the very same step
 script with the action `diff` instead of `apply`: same file, same kubeconfig and context, or the
-same KUBE_* environment. `kubectl diff` then shows what applying the file again would change,
-computed by the API server from dry-run requests: nothing is written to the cluster.
+same KUBE_* environment, and the provisioner's own `environment` (which kubectl to run: the
+workspace's pinned, verified kubectl, as constructs/kubectl_provision.sh finds or fetches it).
+`kubectl diff` then shows what applying the file again would change, computed by the API server
+from dry-run requests: nothing is written to the cluster.
 
 "Applied" means what the current config renders, which is exactly what `make synth` writes and
 what the last `cdktf deploy` of this checkout applied.
@@ -56,6 +58,8 @@ class Step:
 
     address: str
     argv: list[str]
+    # The provisioner's `environment`, which Terraform sets over its own for the step.
+    environment: dict[str, str]
 
 
 class StackError(Exception):
@@ -83,7 +87,12 @@ def diff_steps(stack: dict[str, Any], environ: Mapping[str, str] | None = None) 
             if not interpreter or interpreter[-1] != APPLY:
                 continue
             argv = [*interpreter[:-1], DIFF, local["command"]]
-            yield Step(address, [_resolve(stack, address, arg, environ) for arg in argv])
+            environment = local.get("environment") or {}
+            yield Step(
+                address,
+                [_resolve(stack, address, arg, environ) for arg in argv],
+                {k: _resolve(stack, address, v, environ) for k, v in environment.items()},
+            )
 
 
 def _resolve(stack: dict[str, Any], address: str, value: str, environ: Mapping[str, str]) -> str:
@@ -106,7 +115,9 @@ def _resolve(stack: dict[str, Any], address: str, value: str, environ: Mapping[s
 def check_step(stack_dir: Path, step: Step, environ: Mapping[str, str]) -> tuple[Status, str]:
     """Run one diff; returns its status and what to print (the diff, or why it failed)."""
     try:
-        # cwd: the stack directory, where Terraform runs the step (asset paths are relative).
+        # cwd: the stack directory, where Terraform runs the step (asset paths are relative,
+        # ISTIO_KUBECTL_PROVISION_SCRIPT included). The step's environment goes over the
+        # caller's, as local-exec sets it over Terraform's.
         done = subprocess.run(
             step.argv,
             cwd=stack_dir,
@@ -114,7 +125,7 @@ def check_step(stack_dir: Path, step: Step, environ: Mapping[str, str]) -> tuple
             text=True,
             timeout=TIMEOUT_SECONDS,
             check=False,
-            env=dict(environ),
+            env={**environ, **step.environment},
         )
     except subprocess.TimeoutExpired:
         return Status.UNCHECKED, f"no answer within {TIMEOUT_SECONDS} s"

@@ -22,14 +22,17 @@ from constructs.drift import StackError, diff_steps
 from constructs.drift import main as drift_main
 from constructs.istio_operator_manifest import render
 from constructs.workspace_config import load_file
+from tests import test_kubectl_provision_e2e as provision
 from tests import test_terraform_e2e as e2e
 from tests.conftest import ROOT
+from tests.test_kubectl_provision_e2e import Mirror, runner_path, settings_yaml
 from tests.test_terraform_e2e import SYSTEM_PATH, Deployment
 
-# The fixtures: a project copy, synthesized, `terraform init` done; and one whose workspace
-# reads its cluster from KUBE_* variables.
+# The fixtures: a project copy, synthesized, `terraform init` done; one whose workspace reads its
+# cluster from KUBE_* variables; and a loopback kubectl download server.
 deployment = e2e.deployment
 cloud = e2e.cloud
+mirror = provision.mirror  # a kubectl download server on 127.0.0.1
 CRD_FILE = ROOT / "manifests/1.23.6/crd-operator.yaml"
 
 
@@ -159,7 +162,24 @@ def test_missing_kubectl_cannot_check_exit_2(
     result = in_process(drift, capsys, "staging")
     assert result.returncode == 2
     assert result.stdout.startswith("staging: could not check null_resource.operator_crd:\n")
-    assert "istio-kubectl: kubectl was not found on PATH" in result.stdout
+    # The workspace's `kubectl.provision: auto` reached the step: kubectl would be downloaded,
+    # but the tools for that are missing too.
+    assert "istio-kubectl: kubectl is needed but cannot be downloaded" in result.stdout
+    assert drift.calls() == []
+
+
+def test_provision_never_and_no_kubectl_cannot_check_exit_2(
+    drift: Deployment, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = drift.project / "config" / "staging.yaml"
+    path.write_text(path.read_text() + "kubectl: {provision: never}\n")
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    drift.workdir.env["PATH"] = str(bare)
+    result = in_process(drift, capsys, "staging")
+    assert result.returncode == 2
+    assert "kubectl was not found on PATH, so nothing was applied or deleted." in result.stdout
+    assert "this workspace sets kubectl.provision: never" in result.stdout
     assert drift.calls() == []
 
 
@@ -265,10 +285,44 @@ def test_drift_hands_over_the_same_in_memory_kubeconfig_in_environment_mode(
     assert list((cloud.tmp / "scratch").iterdir()) == []  # TMPDIR: nothing written, ever
 
 
+def test_drift_runs_the_pinned_kubectl_the_apply_steps_run(
+    project_copy: Path, tmp_path: Path, mirror: Mirror, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `provision: always` with a kubectl on PATH that must not run: only the provisioner's
+    # environment (ISTIO_KUBECTL_*, the provisioning script's stack-relative path) leads to the
+    # mirror's pinned stand-in.
+    (project_copy / "config" / "tfc.yaml").write_text(
+        'cluster: {kubeconfig: ~/.kube/config, context: tfc}\nistio_version: "1.23.6"\n'
+        + settings_yaml(mirror, "always")
+    )
+    tfc = Deployment(project_copy, "tfc", tmp_path / "tfc")
+    ran = tmp_path / "path-kubectl-ran"
+    decoy = tmp_path / "decoy-bin"
+    decoy.mkdir()
+    (decoy / "kubectl").write_text(f"#!/bin/sh\n: >'{ran}'\nexit 1\n")
+    (decoy / "kubectl").chmod(0o755)
+    runner = runner_path(tmp_path / "runner-bin", "curl", "sha256sum")
+    tfc.workdir.env["PATH"] = f"{decoy}:{runner}"
+    result = in_process(tfc, capsys, "tfc")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == "tfc: in sync\n"
+    assert not ran.exists()
+    assert mirror.downloads() == 1  # two steps, one verified download
+    calls = tfc.calls()
+    assert [c.verb for c in calls] == [["diff", "-f", "-"]] * 2
+    assert calls[0].stdin == CRD_FILE.read_bytes()
+    assert calls[1].stdin == rendered(tfc, "tfc")
+
+
 # --- which steps are checked, in any stack ------------------------------------------------------
 def _step(action: str, command: str, when: str | None = None) -> dict[str, Any]:
     interpreter = ["/bin/sh", "run.sh", "${var.kubectl_bin}", "${self.triggers.context}", action]
-    local: dict[str, Any] = {"interpreter": interpreter, "command": command}
+    environment = {"ISTIO_KUBECTL_PROVISION_SCRIPT": "assets/p.sh", "SEEN": "${var.kubectl_bin}"}
+    local: dict[str, Any] = {
+        "interpreter": interpreter,
+        "command": command,
+        "environment": environment,
+    }
     if when:
         local["when"] = when
     return {"local-exec": local}
@@ -299,8 +353,12 @@ def test_every_create_time_apply_step_of_any_engine_is_checked_in_apply_order() 
         ("null_resource.sail_crds", ["/bin/sh", "run.sh", "kubectl", "c1", "diff", "crds.yaml"]),
         ("null_resource.sail_istio", ["/bin/sh", "run.sh", "kubectl", "c2", "diff", "istio.yaml"]),
     ]
+    assert [s.environment for s in steps] == [
+        {"ISTIO_KUBECTL_PROVISION_SCRIPT": "assets/p.sh", "SEEN": "kubectl"}
+    ] * 2
     [first, _] = diff_steps(stack, environ={"TF_VAR_kubectl_bin": "/opt/kubectl"})
     assert first.argv[2] == "/opt/kubectl"  # as Terraform would take it
+    assert first.environment["SEEN"] == "/opt/kubectl"
     del stack["variable"]
     with pytest.raises(StackError, match=r"cannot resolve '\$\{var.kubectl_bin\}'"):
         list(diff_steps(stack, environ={}))
