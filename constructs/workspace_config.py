@@ -171,7 +171,7 @@ class Cluster(_Strict):
 
     `credentials: environment` is the Terraform Cloud mode: the workspace sets KUBE_HOST,
     KUBE_TOKEN, KUBE_CLUSTER_CA_CERT_DATA and friends, which the kubernetes provider reads by
-    itself and our kubectl calls turn into a private, temporary kubeconfig.
+    itself and our kubectl calls turn into a kubeconfig built in memory, never written.
     """
 
     credentials: Literal["kubeconfig", "environment"] = "kubeconfig"
