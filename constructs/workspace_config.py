@@ -544,7 +544,7 @@ MAX_FILE_BYTES = 64 * 1024
 MAX_DEPTH = 32  # nesting levels, counted through aliases; the schema itself needs 4
 MAX_VALUES = 2_000  # scalars, lists and mappings, counted as often as aliases repeat them
 WORKSPACE_SUFFIXES = (".yaml", ".yml")
-_CUT = 60  # characters of a value quoted in a message
+_CUT = 80  # characters of a value quoted in a message: a quoted SHA-256 digest (66) fits whole
 _DEEP = f"nested more than {MAX_DEPTH} levels deep"
 _MANY = f"more than {MAX_VALUES} values, aliases expanded; a workspace file has a few dozen"
 
@@ -847,7 +847,7 @@ def _parse(text: str) -> Any:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}: " if mark is not None else ""
         problem = " ".join(str(exc.problem or exc.context).split())
-        raise _Unusable(f"{where}not valid YAML: {_cut(problem, 2 * _CUT)}") from None
+        raise _Unusable(f"{where}not valid YAML: {_cut(problem, 120)}") from None
     finally:
         loader.dispose()
 
