@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 
 # The charts' literal '*': every resource, or every verb.
 _ALL = ("*",)
@@ -257,3 +258,125 @@ OPERATOR_APIS: dict[str, OperatorApi] = {
         },
     ),
 }
+
+
+# --- Engines: which program installs each supported Istio version -------------------------------
+class Engine(StrEnum):
+    """How a workspace's Istio is installed, chosen by its `istio_version`."""
+
+    # The in-cluster Istio Operator and an IstioOperator resource (removed in Istio 1.24).
+    ISTIO_OPERATOR = "istio-operator"
+    # The Sail Operator (istio-ecosystem/sail-operator) and a cluster-scoped `Istio` resource.
+    SAIL_OPERATOR = "sail-operator"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SupportedVersion:
+    engine: Engine
+    # The Kubernetes minors Istio supports for this release (istio.io supported releases).
+    kubernetes: tuple[str, str]
+
+
+VERSIONS: Mapping[str, SupportedVersion] = {
+    "1.7.3": SupportedVersion(engine=Engine.ISTIO_OPERATOR, kubernetes=("1.16", "1.18")),
+    "1.23.6": SupportedVersion(engine=Engine.ISTIO_OPERATOR, kubernetes=("1.27", "1.30")),
+    "1.29.6": SupportedVersion(engine=Engine.SAIL_OPERATOR, kubernetes=("1.31", "1.35")),
+    "1.30.3": SupportedVersion(engine=Engine.SAIL_OPERATOR, kubernetes=("1.32", "1.36")),
+}
+
+
+# --- What the Sail Operator engine needs per Istio version --------------------------------------
+@dataclass(frozen=True, kw_only=True)
+class SailApi:
+    """One Istio version installed through the Sail Operator, and the files for it.
+
+    `crd_files` are applied together, server-side, in this order; the CRD each file defines is
+    `<plural>.<group>`, from the file name `<group>_<plural>.yaml` (tests check it against each
+    file). `schemas` names, per kind the template renders, the CRD file whose openAPIV3Schema
+    every rendered resource is validated against at synth. `config_paths` maps a rendered field
+    back to the config key it came from, so a schema failure names the line a user wrote.
+    """
+
+    sail_release: str  # key of SAIL_OPERATOR_RELEASES: the operator that installs this version
+    spec_version: str  # the Istio resource's spec.version, pinned (the CRD default drifts)
+    default_operator_image: str  # the chart's `image`
+    crd_dir: str
+    crd_files: tuple[str, ...]
+    template: str
+    schemas: Mapping[str, str]
+    config_paths: tuple[tuple[str, str], ...]
+
+    def crd_names(self) -> tuple[str, ...]:
+        names = []
+        for file in self.crd_files:
+            group, plural = file.removesuffix(".yaml").split("_", 1)
+            names.append(f"{plural}.{group}")
+        return tuple(names)
+
+
+# chart/crds of the Sail Operator 1.30.3 tag: the 5 sailoperator.io CRDs and Istio's own 15,
+# which the operator does not install itself.
+_SAIL_1_30_3_CRDS = (
+    "sailoperator.io_istios.yaml",
+    "sailoperator.io_istiorevisions.yaml",
+    "sailoperator.io_istiorevisiontags.yaml",
+    "sailoperator.io_istiocnis.yaml",
+    "sailoperator.io_ztunnels.yaml",
+    "extensions.istio.io_trafficextensions.yaml",
+    "extensions.istio.io_wasmplugins.yaml",
+    "networking.istio.io_destinationrules.yaml",
+    "networking.istio.io_envoyfilters.yaml",
+    "networking.istio.io_gateways.yaml",
+    "networking.istio.io_proxyconfigs.yaml",
+    "networking.istio.io_serviceentries.yaml",
+    "networking.istio.io_sidecars.yaml",
+    "networking.istio.io_virtualservices.yaml",
+    "networking.istio.io_workloadentries.yaml",
+    "networking.istio.io_workloadgroups.yaml",
+    "security.istio.io_authorizationpolicies.yaml",
+    "security.istio.io_peerauthentications.yaml",
+    "security.istio.io_requestauthentications.yaml",
+    "telemetry.istio.io_telemetries.yaml",
+)
+
+# Rendered field -> config key; the longest matching prefix wins and the rest (a list index)
+# is kept. Fields not listed come from the template itself.
+_SAIL_CONFIG_PATHS = (
+    ("metadata.name", "control_plane.name"),
+    ("spec.version", "istio_version"),
+    ("spec.namespace", "control_plane.namespace"),
+    ("spec.profile", "control_plane.profile"),
+    ("spec.targetRef.name", "control_plane.name"),
+    ("spec.values.pilot.resources", "pilot.resources"),
+    ("spec.values.pilot.env.ENABLE_NATIVE_SIDECARS", "proxy.native_sidecars"),
+    ("spec.values.global.proxy.tracer", "tracing.tracer"),
+    ("spec.values.global.proxy.lifecycle.postStart.exec.command", "proxy.post_start_command"),
+    ("spec.values.global.proxy.lifecycle.preStop.exec.command", "proxy.pre_stop_command"),
+    ("spec.values.meshConfig.enableTracing", "tracing.enabled"),
+    (
+        "spec.values.meshConfig.defaultConfig.holdApplicationUntilProxyStarts",
+        "proxy.hold_application_until_proxy_starts",
+    ),
+    ("spec.values.meshConfig.defaultConfig.tracing.sampling", "tracing.sampling_percent"),
+    ("spec.values.meshConfig.defaultConfig.tracing.datadog.address", "tracing.datadog_address"),
+)
+
+
+def _sail_1_30_3(istio: str) -> SailApi:
+    return SailApi(
+        sail_release="1.30.3",
+        spec_version=f"v{istio}",
+        default_operator_image="quay.io/sail-dev/sail-operator:1.30.3",
+        crd_dir="sail-1.30.3/crds",
+        crd_files=_SAIL_1_30_3_CRDS,
+        template="sail-1.30.3/istio.yaml.j2",
+        schemas={
+            "Istio": "sail-1.30.3/crds/sailoperator.io_istios.yaml",
+            "IstioRevisionTag": "sail-1.30.3/crds/sailoperator.io_istiorevisiontags.yaml",
+        },
+        config_paths=_SAIL_CONFIG_PATHS,
+    )
+
+
+# Sail 1.30.3 installs Istio 1.28.0-1.30.3; we offer the newest patch of each supported minor.
+SAIL_APIS: Mapping[str, SailApi] = {v: _sail_1_30_3(v) for v in ("1.29.6", "1.30.3")}

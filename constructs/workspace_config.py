@@ -27,7 +27,10 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-IstioVersion = Literal["1.7.3", "1.23.6"]
+from constructs.istio_releases import SAIL_APIS, VERSIONS, Engine
+
+# Every key of VERSIONS (tests check they agree): the engine follows from the version.
+IstioVersion = Literal["1.7.3", "1.23.6", "1.29.6", "1.30.3"]
 
 
 def override_env(workspace: str) -> tuple[str, str]:
@@ -87,6 +90,10 @@ _LABEL_KEY = re.compile(
 )
 _IMAGE_HUB = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
 _IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+# A whole reference: repository, optional tag, optional digest.
+_IMAGE = re.compile(
+    _IMAGE_HUB.pattern[:-1] + r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?$"
+)
 
 
 def _check(pattern: re.Pattern[str], kind: str, max_len: int) -> AfterValidator:
@@ -107,6 +114,9 @@ LabelValue = Annotated[StrictStr, _check(_LABEL_VALUE, "a Kubernetes label value
 LabelKey = Annotated[StrictStr, _check(_LABEL_KEY, "a Kubernetes label key", 253 + 1 + 63)]
 ImageHub = Annotated[StrictStr, _check(_IMAGE_HUB, "an image registry/repository prefix", 255)]
 ImageTag = Annotated[StrictStr, _check(_IMAGE_TAG, "an image tag", 128)]
+ImageRef = Annotated[
+    StrictStr, _check(_IMAGE, "an image reference (repository[:tag][@digest])", 512)
+]
 NonEmptyStr = Annotated[StrictStr, Field(min_length=1)]
 
 
@@ -209,11 +219,16 @@ class Operator(_Strict):
 
 
 class ControlPlane(_Strict):
-    """The IstioOperator custom resource this workspace applies."""
+    """The custom resource this workspace applies: an IstioOperator, or Sail's `Istio`.
 
-    name: DnsSubdomain = "default-istiocontrolplane"
+    `name` and `profile` default per engine (WorkspaceConfig.control_plane_name and .profile):
+    `default-istiocontrolplane` and `minimal` for the Istio Operator; `default` and `default`
+    on Sail, which has no `minimal` and labels injection only for the revision named `default`.
+    """
+
+    name: DnsSubdomain | None = None
     namespace: DnsLabel = "istio-system"
-    profile: Literal["minimal", "default", "demo", "empty", "remote", "preview"] = "minimal"
+    profile: Literal["minimal", "default", "demo", "empty", "remote", "preview"] | None = None
     # How long destroy waits for the operator to remove the control plane (its finalizer).
     delete_timeout_seconds: Annotated[int, Field(ge=30, le=3600)] = 600
 
@@ -244,6 +259,8 @@ class Pilot(_Strict):
 
 
 class Proxy(_Strict):
+    # Sail versions only; None: on. Off writes ENABLE_NATIVE_SIDECARS "false" for the mesh.
+    native_sidecars: StrictBool | None = None
     hold_application_until_proxy_starts: StrictBool = True
     # Sidecar lifecycle commands (exec form, never run through a shell by Kubernetes itself).
     # Defaults are the blog's: postStart waits for the proxy, preStop waits until only envoy
@@ -256,21 +273,16 @@ class Proxy(_Strict):
         "do sleep 1; done",
     ]
 
-    @model_validator(mode="after")
-    def _hold_keeps_pilot_agent_wait(self) -> Proxy:
-        # Any sidecar lifecycle replaces the injector's own `pilot-agent wait` postStart hook
-        # (Istio 1.7 through 1.23), so holding the application needs that hook written here.
-        lifecycle = self.post_start_command is not None or self.pre_stop_command is not None
-        waits = (self.post_start_command or [])[:2] == ["pilot-agent", "wait"]
-        if self.hold_application_until_proxy_starts and lifecycle and not waits:
-            raise PydanticCustomError(
-                "hold_needs_wait",
-                "{value} must start with pilot-agent wait while "
-                "hold_application_until_proxy_starts is true: a sidecar lifecycle replaces "
-                "Istio's own postStart hook, so the application would no longer wait for the proxy",
-                {"path": "proxy.post_start_command", "value": repr(self.post_start_command)},
-            )
-        return self
+
+class SailOperator(_Strict):
+    """The Sail Operator install (Sail versions); defaults are the chart's."""
+
+    image: ImageRef | None = None  # None: the chart's, quay.io/sail-dev/sail-operator:<release>
+    namespace: DnsLabel = "sail-operator"
+    resources: Resources = Resources(
+        requests=ResourceList(cpu="10m", memory="64Mi"),
+        limits=ResourceList(cpu="500m", memory="1024Mi"),
+    )
 
 
 class WorkspaceFile(_Strict):
@@ -284,13 +296,104 @@ class WorkspaceFile(_Strict):
     tracing: Tracing = Tracing()
     pilot: Pilot = Pilot()
     proxy: Proxy = Proxy()
+    sail_operator: SailOperator = SailOperator()
     injection_namespaces: Annotated[list[DnsLabel], AfterValidator(_no_repeats)] = []
     # Extra labels for namespaces in injection_namespaces. The stack owns those namespaces, so
     # labels added by hand would be removed by the next apply: they belong here.
     namespace_labels: dict[StrictStr, dict[LabelKey, LabelValue]] = {}
 
     @model_validator(mode="after")
+    def _settings_fit_the_engine(self) -> WorkspaceFile:
+        version = self.istio_version
+        sail = VERSIONS[version].engine is Engine.SAIL_OPERATOR
+        sail_versions = ", ".join(v for v in VERSIONS if VERSIONS[v].engine is Engine.SAIL_OPERATOR)
+        path, message = "", ""
+        proxy_set = self.proxy.model_fields_set
+        native = sail and self.proxy.native_sidecars is not False
+        if sail and "watched_namespaces" in self.operator.model_fields_set:
+            path = "operator.watched_namespaces"
+            message = (
+                f"has no meaning for istio_version {version}: the Sail Operator watches every "
+                "namespace; remove it"
+            )
+        elif sail and "operator" in self.model_fields_set:
+            path = "operator"
+            message = (
+                f"configures the in-cluster Istio Operator of 1.23.6 and older; istio_version "
+                f"{version} is installed by the Sail Operator: use sail_operator (image, "
+                "namespace, resources) instead"
+            )
+        elif sail and self.control_plane.profile == "minimal":
+            path = "control_plane.profile"
+            message = (
+                f"'minimal' is not a profile on istio_version {version}: the Sail Operator "
+                "installs only istiod, so profile 'default' gives what 'minimal' gave; write "
+                "profile: default, or leave profile out"
+            )
+        elif not sail and "sail_operator" in self.model_fields_set:
+            path = "sail_operator"
+            message = (
+                f"applies only to Sail versions ({sail_versions}); istio_version {version} is "
+                "installed by the in-cluster Istio Operator: use operator"
+            )
+        elif not sail and "native_sidecars" in proxy_set:
+            path = "proxy.native_sidecars"
+            message = (
+                f"applies only to Sail versions ({sail_versions}); istio_version {version} "
+                "injects classic sidecars, sequenced by the hold and lifecycle settings"
+            )
+        elif native:
+            for key in ("post_start_command", "pre_stop_command"):
+                if key in proxy_set and getattr(self.proxy, key) is not None:
+                    path = f"proxy.{key}"
+                    message = (
+                        "sets a sidecar lifecycle while native sidecars are on (the default on "
+                        f"{version}): the proxy then starts before and stops after the "
+                        "application by itself, and a lifecycle would replace Istio's own drain "
+                        "hook; remove it, or set proxy.native_sidecars: false for the blog's hooks"
+                    )
+                    break
+            else:
+                if not self.proxy.hold_application_until_proxy_starts:
+                    path = "proxy.hold_application_until_proxy_starts"
+                    message = (
+                        "false has no effect while native sidecars are on (the default on "
+                        f"{version}): the proxy always starts before the application; remove "
+                        "it, or set proxy.native_sidecars: false"
+                    )
+        if path:
+            raise PydanticCustomError(
+                "engine_setting", "{message}", {"path": path, "message": message}
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _hold_keeps_pilot_agent_wait(self) -> WorkspaceFile:
+        # Any sidecar lifecycle replaces the injector's own `pilot-agent wait` postStart hook
+        # (classic sidecars, Istio 1.7 onwards), so holding the application needs that hook
+        # written here. Native sidecars write no lifecycle (checked above).
+        proxy = self.proxy
+        if (
+            VERSIONS[self.istio_version].engine is Engine.SAIL_OPERATOR
+            and proxy.native_sidecars is not False
+        ):
+            return self
+        lifecycle = proxy.post_start_command is not None or proxy.pre_stop_command is not None
+        waits = (proxy.post_start_command or [])[:2] == ["pilot-agent", "wait"]
+        if proxy.hold_application_until_proxy_starts and lifecycle and not waits:
+            raise PydanticCustomError(
+                "hold_needs_wait",
+                "{value} must start with pilot-agent wait while "
+                "hold_application_until_proxy_starts is true: a sidecar lifecycle replaces "
+                "Istio's own postStart hook, so the application would no longer wait for the proxy",
+                {"path": "proxy.post_start_command", "value": repr(proxy.post_start_command)},
+            )
+        return self
+
+    @model_validator(mode="after")
     def _control_plane_is_watched(self) -> WorkspaceFile:
+        if VERSIONS[self.istio_version].engine is not Engine.ISTIO_OPERATOR:
+            return self  # the Sail Operator watches the whole cluster
         if self.control_plane.namespace not in self.operator.watched_namespaces:
             raise PydanticCustomError(
                 "unwatched_namespace",
@@ -306,13 +409,16 @@ class WorkspaceFile(_Strict):
 
     @model_validator(mode="after")
     def _injection_namespaces_are_not_istio_s(self) -> WorkspaceFile:
-        istio = {self.operator.namespace, *self.operator.watched_namespaces}
+        if VERSIONS[self.istio_version].engine is Engine.SAIL_OPERATOR:
+            istio = {self.sail_operator.namespace, self.control_plane.namespace}
+        else:
+            istio = {self.operator.namespace, *self.operator.watched_namespaces}
         clash = [name for name in self.injection_namespaces if name in istio]
         if clash:
             raise PydanticCustomError(
                 "namespace_clash",
-                "{clash} already created by the operator install (operator.namespace or "
-                "operator.watched_namespaces); Istio's own namespaces are not injected",
+                "{clash} already created by the Istio install (the operator's namespace or the "
+                "control plane's); Istio's own namespaces are not injected",
                 {"path": "injection_namespaces", "clash": repr(clash)},
             )
         return self
@@ -354,6 +460,32 @@ class WorkspaceConfig:
     def operator_tag(self) -> str:
         return self.spec.operator.tag or self.spec.istio_version
 
+    @property
+    def engine(self) -> Engine:
+        return VERSIONS[self.spec.istio_version].engine
+
+    @property
+    def control_plane_name(self) -> str:
+        default = "default" if self.engine is Engine.SAIL_OPERATOR else "default-istiocontrolplane"
+        return self.spec.control_plane.name or default
+
+    @property
+    def profile(self) -> str:
+        default = "default" if self.engine is Engine.SAIL_OPERATOR else "minimal"
+        return self.spec.control_plane.profile or default
+
+    @property
+    def native_sidecars(self) -> bool:
+        """On by default on Sail versions (Istio 1.27+); never written for older ones."""
+        return self.engine is Engine.SAIL_OPERATOR and self.spec.proxy.native_sidecars is not False
+
+    @property
+    def sail_operator_image(self) -> str:
+        return (
+            self.spec.sail_operator.image
+            or SAIL_APIS[self.spec.istio_version].default_operator_image
+        )
+
 
 # --- Loading -----------------------------------------------------------------------------------
 _FRIENDLY = {
@@ -384,6 +516,7 @@ def _format_error(source: str, err: Mapping[str, Any], model: type[BaseModel]) -
         "repeated",
         "hold_needs_wait",
         "namespace_labels",
+        "engine_setting",
     ):
         return f"{source}: {path}: {err['msg']}"
     return f"{source}: {path}: {err['input']!r}: {err['msg']}"
