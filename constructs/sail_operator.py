@@ -312,7 +312,9 @@ class SailOperatorInstall(Construct):
             resources=DeploymentV1SpecTemplateSpecContainerResources(
                 requests=dict(props.resource_requests) or None,
                 limits=dict(props.resource_limits) or None,
-            ),
+            )
+            if props.resource_requests or props.resource_limits
+            else None,
             security_context=DeploymentV1SpecTemplateSpecContainerSecurityContext(
                 allow_privilege_escalation=release.allow_privilege_escalation,
                 capabilities=DeploymentV1SpecTemplateSpecContainerSecurityContextCapabilities(
