@@ -27,7 +27,13 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from constructs.istio_releases import SAIL_APIS, VERSIONS, Engine
+from constructs.istio_releases import (
+    SAIL_APIS,
+    SAIL_OPERATOR_RELEASES,
+    VERSIONS,
+    Engine,
+    SailOperatorRelease,
+)
 
 # Every key of VERSIONS (tests check they agree): the engine follows from the version.
 IstioVersion = Literal["1.7.3", "1.23.6", "1.29.6", "1.30.3"]
@@ -279,10 +285,7 @@ class SailOperator(_Strict):
 
     image: ImageRef | None = None  # None: the chart's, quay.io/sail-dev/sail-operator:<release>
     namespace: DnsLabel = "sail-operator"
-    resources: Resources = Resources(
-        requests=ResourceList(cpu="10m", memory="64Mi"),
-        limits=ResourceList(cpu="500m", memory="1024Mi"),
-    )
+    resources: Resources | None = None  # None: the chart's (10m/64Mi requests, 500m/1024Mi limits)
 
 
 class WorkspaceFile(_Strict):
@@ -480,11 +483,20 @@ class WorkspaceConfig:
         return self.engine is Engine.SAIL_OPERATOR and self.spec.proxy.native_sidecars is not False
 
     @property
+    def sail_operator_release(self) -> SailOperatorRelease:
+        return SAIL_OPERATOR_RELEASES[SAIL_APIS[self.spec.istio_version].sail_release]
+
+    @property
     def sail_operator_image(self) -> str:
-        return (
-            self.spec.sail_operator.image
-            or SAIL_APIS[self.spec.istio_version].default_operator_image
-        )
+        return self.spec.sail_operator.image or self.sail_operator_release.image
+
+    def sail_operator_resources(self) -> tuple[dict[str, str], dict[str, str]]:
+        """Requests and limits: the config's, else the chart's."""
+        resources = self.spec.sail_operator.resources
+        if resources is None:
+            release = self.sail_operator_release
+            return dict(release.default_resource_requests), dict(release.default_resource_limits)
+        return resources.requests.as_dict(), resources.limits.as_dict()
 
 
 # --- Loading -----------------------------------------------------------------------------------
