@@ -306,11 +306,13 @@ class SailApi:
     config_paths: tuple[tuple[str, str], ...]
 
     def crd_names(self) -> tuple[str, ...]:
-        names = []
-        for file in self.crd_files:
-            group, plural = file.removesuffix(".yaml").split("_", 1)
-            names.append(f"{plural}.{group}")
-        return tuple(names)
+        return tuple(crd_name(file) for file in self.crd_files)
+
+
+def crd_name(file: str) -> str:
+    """`sailoperator.io_istios.yaml` defines `istios.sailoperator.io`."""
+    group, plural = file.removesuffix(".yaml").split("_", 1)
+    return f"{plural}.{group}"
 
 
 # chart/crds of the Sail Operator 1.30.3 tag: the 5 sailoperator.io CRDs and Istio's own 15,

@@ -10,6 +10,7 @@ import cdktf
 import pytest
 import yaml
 
+from constructs.istio_operator import IstioOperatorInstall
 from constructs.istio_releases import OPERATOR_APIS, RELEASES
 from constructs.workspace_config import IstioVersion, WorkspaceConfig, load_file
 from constructs.workspace_stack import WorkspaceStack
@@ -305,6 +306,7 @@ def test_the_deployment_waits_for_its_rbac_and_its_rollout(workspace: Workspace)
 def test_dependables_hold_what_an_istio_operator_must_wait_for(workspace: Workspace) -> None:
     config = workspace(MINIMAL_CONFIG + "operator: {watched_namespaces: [istio-system, mesh-b]}")
     install = WorkspaceStack(cdktf.Testing.app(), config).operator
+    assert isinstance(install, IstioOperatorInstall)
     assert install.dependables == [
         install.deployment,
         install.cluster_role,

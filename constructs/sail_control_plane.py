@@ -1,0 +1,81 @@
+"""The workspace's `Istio` (sailoperator.io/v1): rendered at synth, applied server-side after the
+CRDs and the Sail Operator, deleted first on destroy, waiting until istiod is uninstalled."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cdktf import AssetType, DataResource, ITerraformDependable, TerraformAsset
+from cdktf_cdktf_provider_kubernetes.namespace_v1 import NamespaceV1, NamespaceV1Metadata
+from cdktf_cdktf_provider_null.resource import Resource
+
+from constructs import Construct
+from constructs.control_plane import materialize
+from constructs.istio_operator import namespace_logical_id
+from constructs.istio_operator_manifest import RenderedManifest
+from constructs.kubectl import Action, Kubectl, target_triggers
+from constructs.workspace_config import Cluster
+
+
+def control_plane_namespace(scope: Construct, name: str) -> NamespaceV1:
+    """`spec.namespace` must exist before the Istio is applied (the operator refuses it
+    otherwise). Unlabelled, and at the address a 1.23.6 stack gave it
+    (`kubernetes_namespace_v1.istio_system`), so moving a workspace to Sail keeps it."""
+    namespace = NamespaceV1(
+        scope, f"{name}_namespace", metadata=NamespaceV1Metadata(name=name, labels={})
+    )
+    namespace.override_logical_id(namespace_logical_id(name))
+    return namespace
+
+
+@dataclass(frozen=True, kw_only=True)
+class SailControlPlaneProps:
+    manifest: RenderedManifest
+    cluster: Cluster
+    kubectl: Kubectl
+    # How long destroy waits for the Istio and its IstioRevision (istiod's uninstall).
+    delete_timeout_seconds: int
+    # The CRDs, the operator's deployment and RBAC, and the control plane's namespace.
+    depends_on: Sequence[ITerraformDependable]
+
+
+class SailControlPlane(Construct):
+    """Applies the rendered Istio (and its IstioRevisionTag); trigger: the rendered bytes' sha1.
+
+    The pair of ControlPlane: a changed value replaces only `applied` (a server-side re-apply,
+    which the operator reconciles in place); `removal` deletes the Istio on destroy, or when
+    its name or namespace (immutable in the CRD) changes, and waits until the operator has
+    uninstalled istiod. It depends on the operator, so the operator is still running then.
+    """
+
+    def __init__(self, scope: Construct, id: str, props: SailControlPlaneProps) -> None:
+        super().__init__(scope, id)
+        manifest = props.manifest
+        target = target_triggers(props.cluster)
+        path = materialize(manifest.data, manifest.sha1, "istio.yaml")
+        asset = TerraformAsset(self, "file", path=str(path), type=AssetType.FILE)
+        self.removal = DataResource(
+            self,
+            "removal",
+            triggers_replace={"name": manifest.name, "namespace": manifest.namespace},
+            input={**target, "delete_timeout_seconds": str(props.delete_timeout_seconds)},
+            provisioners=[
+                props.kubectl.step(
+                    Action.DELETE_ISTIO,
+                    "${self.triggers_replace.name}/${self.input.delete_timeout_seconds}",
+                    target_in="input",
+                    on_destroy=True,
+                )
+            ],
+            depends_on=list(props.depends_on),
+        )
+        self.removal.override_logical_id("istio_removal")
+        self.applied = Resource(
+            self,
+            "applied",
+            triggers={**target, "manifest_sha1": manifest.sha1},
+            provisioners=[props.kubectl.step(Action.APPLY_SERVER_SIDE, asset.path)],
+            depends_on=[*props.depends_on, self.removal],
+        )
+        self.applied.override_logical_id("istio")
