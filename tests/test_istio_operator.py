@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from constructs.istio_operator import IstioOperatorInstall
-from constructs.istio_releases import OPERATOR_APIS, RELEASES
+from constructs.istio_releases import OPERATOR_APIS, RELEASES, VERSIONS, Engine
 from constructs.workspace_config import IstioVersion, WorkspaceConfig, load_file
 from constructs.workspace_stack import WorkspaceStack
 from tests.conftest import MINIMAL_CONFIG, ROOT, synth_stack
@@ -173,7 +173,9 @@ def test_the_expected_objects_are_the_upstream_reference_render(version: str) ->
 
 # --- Release data ------------------------------------------------------------------------------
 def test_every_supported_version_has_its_release_data() -> None:
-    assert sorted(RELEASES) == sorted(OPERATOR_APIS) == sorted(get_args(IstioVersion))
+    operator_versions = [v for v, s in VERSIONS.items() if s.engine is Engine.ISTIO_OPERATOR]
+    assert sorted(RELEASES) == sorted(OPERATOR_APIS) == sorted(operator_versions)
+    assert sorted(get_args(IstioVersion)) == sorted(VERSIONS)
     assert [len(RELEASES[v].cluster_role_rules) for v in ("1.7.3", "1.23.6")] == [13, 16]
 
 
