@@ -209,3 +209,64 @@ def test_a_renamed_istio_gets_a_default_tag_which_destroy_deletes_first(
         ["delete", "istiorevisiontags.sailoperator.io", "default"],
         ["delete", "istios.sailoperator.io", "mesh"],
     ]
+
+
+def on_sail(text: str) -> str:
+    """README step 2 for config/staging.yaml: the version, no `operator`, profile default."""
+    text = text.replace('"1.23.6"', '"1.30.3"').replace("profile: minimal", "profile: default")
+    start = text.index("\noperator:\n")
+    return text[:start] + text[text.index("\n\n", start + 1) :]
+
+
+@pytest.fixture
+def applied_staging(project_copy: Path, tmp_path: Path) -> Deployment:
+    staging = Deployment(project_copy, "staging", tmp_path / "staging")
+    staging.synth()
+    staging.workdir.terraform("init", "-input=false")
+    staging.apply()
+    staging.calls()
+    return staging
+
+
+def test_moving_staging_from_1_23_6_by_the_documented_procedure(
+    applied_staging: Deployment,
+) -> None:
+    staging = applied_staging
+    # Step 1, still on 1.23.6: the IstioOperator is deleted and waited for; nothing else.
+    staging.workdir.terraform(
+        "destroy", "-auto-approve", "-input=false", "-target=terraform_data.control_plane_removal"
+    )
+    [_, delete] = staging.calls()
+    assert delete.verb[:3] == [
+        "delete",
+        "istiooperators.install.istio.io",
+        "default-istiocontrolplane",
+    ]
+    # Step 2: the Sail version; the guard finds no IstioOperator and the install proceeds.
+    config = staging.project / "config/staging.yaml"
+    config.write_text(on_sail(config.read_text()))
+    staging.synth()
+    result = staging.apply()
+    calls = staging.calls()
+    assert [c.verb[:2] for c in calls[:2]] == [
+        ["get", "customresourcedefinition"],
+        ["get", "istiooperators.install.istio.io"],
+    ]
+    assert [c.verb[0] for c in calls[2:]] == ["apply", "wait", "apply"]
+    # The control plane's namespace is kept (same address); the old operator goes.
+    assert "kubernetes_namespace_v1__istio_system: Destroying" not in result.stdout
+    assert "kubernetes_deployment_v1__istio_operator: Destruction complete" in result.stdout
+
+
+def test_switching_without_removing_the_old_control_plane_is_refused(
+    applied_staging: Deployment,
+) -> None:
+    staging = applied_staging
+    config = staging.project / "config/staging.yaml"
+    config.write_text(on_sail(config.read_text()))
+    staging.synth()
+    staging.workdir.env["KUBECTL_ISTIOOPERATORS"] = "istio-system   default-istiocontrolplane\n"
+    result = staging.apply(check=False)
+    assert result.returncode != 0
+    assert "not installing the Sail Operator: IstioOperators remain" in _said(result)
+    assert [c for c in staging.calls() if c.verb[0] == "apply"] == []
