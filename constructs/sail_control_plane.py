@@ -6,15 +6,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cdktf import AssetType, DataResource, ITerraformDependable, TerraformAsset
+from cdktf import AssetType, ITerraformDependable, TerraformAsset
 from cdktf_cdktf_provider_kubernetes.namespace_v1 import NamespaceV1, NamespaceV1Metadata
-from cdktf_cdktf_provider_null.resource import Resource
 
 from constructs import Construct
 from constructs.control_plane import materialize
 from constructs.istio_operator import namespace_logical_id
 from constructs.istio_operator_manifest import RenderedManifest
-from constructs.kubectl import Action, Kubectl, target_triggers
+from constructs.kubectl import Action, Kubectl
+from constructs.kubectl_pair import kubectl_pair
 from constructs.workspace_config import Cluster
 
 
@@ -52,30 +52,20 @@ class SailControlPlane(Construct):
     def __init__(self, scope: Construct, id: str, props: SailControlPlaneProps) -> None:
         super().__init__(scope, id)
         manifest = props.manifest
-        target = target_triggers(props.cluster)
         path = materialize(manifest.data, manifest.sha1, "istio.yaml")
         asset = TerraformAsset(self, "file", path=str(path), type=AssetType.FILE)
-        self.removal = DataResource(
+        self.applied, self.removal = kubectl_pair(
             self,
-            "removal",
-            triggers_replace={"name": manifest.name, "namespace": manifest.namespace},
-            input={**target, "delete_timeout_seconds": str(props.delete_timeout_seconds)},
-            provisioners=[
-                props.kubectl.step(
-                    Action.DELETE_ISTIO,
-                    "${self.triggers_replace.name}/${self.input.delete_timeout_seconds}",
-                    target_in="input",
-                    on_destroy=True,
-                )
-            ],
-            depends_on=list(props.depends_on),
+            name="istio",
+            kubectl=props.kubectl,
+            cluster=props.cluster,
+            content_triggers={"manifest_sha1": manifest.sha1},
+            apply_steps=[(Action.APPLY_SERVER_SIDE, asset.path)],
+            identity={"name": manifest.name, "namespace": manifest.namespace},
+            removal_input={"delete_timeout_seconds": str(props.delete_timeout_seconds)},
+            removal_step=(
+                Action.DELETE_ISTIO,
+                "${self.triggers_replace.name}/${self.input.delete_timeout_seconds}",
+            ),
+            depends_on=props.depends_on,
         )
-        self.removal.override_logical_id("istio_removal")
-        self.applied = Resource(
-            self,
-            "applied",
-            triggers={**target, "manifest_sha1": manifest.sha1},
-            provisioners=[props.kubectl.step(Action.APPLY_SERVER_SIDE, asset.path)],
-            depends_on=[*props.depends_on, self.removal],
-        )
-        self.applied.override_logical_id("istio")

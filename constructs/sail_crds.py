@@ -12,14 +12,14 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cdktf import AssetType, DataResource, ITerraformDependable, TerraformAsset
-from cdktf_cdktf_provider_null.resource import Resource
+from cdktf import AssetType, ITerraformDependable, TerraformAsset
 
 from constructs import Construct
 from constructs.control_plane import materialize
 from constructs.istio_operator_manifest import MANIFESTS
 from constructs.istio_releases import SailApi, crd_name
-from constructs.kubectl import Action, Kubectl, target_triggers
+from constructs.kubectl import Action, Kubectl
+from constructs.kubectl_pair import kubectl_pair
 from constructs.workspace_config import Cluster
 
 # The bundle's file name under the stack's assets.
@@ -79,33 +79,17 @@ class SailCrds(Construct):
     def __init__(self, scope: Construct, id: str, props: SailCrdsProps) -> None:
         super().__init__(scope, id)
         bundle = crd_bundle(props.api)
-        target = target_triggers(props.cluster)
         path = materialize(bundle.data, bundle.sha1, BUNDLE)
         asset = TerraformAsset(self, "file", path=str(path), type=AssetType.FILE)
-        self.removal = DataResource(
+        self.applied, self.removal = kubectl_pair(
             self,
-            "removal",
-            triggers_replace={"crds": " ".join(props.api.crd_names())},
-            input=target,
-            provisioners=[
-                props.kubectl.step(
-                    Action.DELETE_CRDS,
-                    "${self.triggers_replace.crds}",
-                    target_in="input",
-                    on_destroy=True,
-                )
-            ],
-            depends_on=list(props.depends_on) or None,
+            name="sail_crds",
+            kubectl=props.kubectl,
+            cluster=props.cluster,
+            content_triggers=bundle.sha1_by_crd,
+            apply_steps=[(Action.REFUSE_ISTIOOPERATOR, "-"), (Action.APPLY_CRDS, asset.path)],
+            identity={"crds": " ".join(props.api.crd_names())},
+            removal_input={},
+            removal_step=(Action.DELETE_CRDS, "${self.triggers_replace.crds}"),
+            depends_on=props.depends_on,
         )
-        self.removal.override_logical_id("sail_crds_removal")
-        self.applied = Resource(
-            self,
-            "applied",
-            triggers={**target, **bundle.sha1_by_crd},
-            provisioners=[
-                props.kubectl.step(Action.REFUSE_ISTIOOPERATOR, "-"),
-                props.kubectl.step(Action.APPLY_CRDS, asset.path),
-            ],
-            depends_on=[*props.depends_on, self.removal],
-        )
-        self.applied.override_logical_id("sail_crds")
