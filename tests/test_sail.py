@@ -347,3 +347,13 @@ def test_sail_stack_resources_and_triggers(workspace: Workspace) -> None:
     assert "kubernetes_namespace_v1" in resources
     assert set(resources["kubernetes_namespace_v1"]) == {"istio_system", "sail_operator"}
     assert "istio_operator" not in json.dumps(resources)
+
+
+def test_readme_states_each_version_s_engine_and_kubernetes_range() -> None:
+    readme = (ROOT / "README.md").read_text()
+    engine_names = {Engine.SAIL_OPERATOR: "Sail Operator", Engine.ISTIO_OPERATOR: "Istio Operator"}
+    for version, supported in VERSIONS.items():
+        [row] = [line for line in readme.splitlines() if line.startswith(f"| **{version}** |")]
+        low, high = supported.kubernetes
+        assert f"| {low} to {high} |" in row, row
+        assert engine_names[supported.engine] in row, row
