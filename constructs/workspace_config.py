@@ -333,6 +333,12 @@ class WorkspaceFile(_Strict):
                 "installs only istiod, so profile 'default' gives what 'minimal' gave; write "
                 "profile: default, or leave profile out"
             )
+        elif sail and self.sail_operator.namespace == self.control_plane.namespace:
+            path = "sail_operator.namespace"
+            message = (
+                f"{self.sail_operator.namespace!r} is also control_plane.namespace; the stack "
+                "creates both namespaces, so they must differ"
+            )
         elif not sail and "sail_operator" in self.model_fields_set:
             path = "sail_operator"
             message = (

@@ -139,6 +139,11 @@ def test_old_versions_keep_their_defaults(workspace: Workspace) -> None:
             "(repository[:tag][@digest])",
         ),
         (
+            "sail_operator: {namespace: istio-system}",
+            "config/mesh.yaml: sail_operator.namespace: 'istio-system' is also "
+            "control_plane.namespace; the stack creates both namespaces, so they must differ",
+        ),
+        (
             "injection_namespaces: [sail-operator]",
             "config/mesh.yaml: injection_namespaces: ['sail-operator'] already created by the "
             "Istio install (the operator's namespace or the control plane's); Istio's own "
