@@ -16,7 +16,7 @@ from cdktf_cdktf_provider_null.resource import Resource
 
 from constructs import Construct
 from constructs.istio_operator_manifest import RenderedManifest
-from constructs.kubectl import Action, Kubectl, target_triggers
+from constructs.kubectl import Action, Kubectl, reapplied_with, target_triggers
 from constructs.workspace_config import Cluster
 
 
@@ -38,8 +38,9 @@ class ControlPlane(Construct):
     `applied` (a plain re-apply, which the operator reconciles in place) and never deletes the
     control plane. `removal` deletes the IstioOperator on destroy, or when its name or namespace
     changes, and waits for the operator's finalizer; it depends on the operator, so the operator
-    is still running while it does. Its cluster target and timeout are `input`: changing them
-    updates it in place.
+    is still running while it does. Its cluster target and timeout are read from the
+    configuration when it runs. `applied` is triggered by the removal's id, so whatever replaces
+    the removal (deleting the IstioOperator) applies it again.
     """
 
     def __init__(self, scope: Construct, id: str, props: ControlPlaneProps) -> None:
@@ -51,13 +52,11 @@ class ControlPlane(Construct):
             self,
             "removal",
             triggers_replace={"namespace": manifest.namespace, "name": manifest.name},
-            input={**target, "delete_timeout_seconds": str(props.delete_timeout_seconds)},
             provisioners=[
                 props.kubectl.step(
                     Action.DELETE_ISTIOOPERATOR,
                     "${self.triggers_replace.namespace}/${self.triggers_replace.name}"
-                    "/${self.input.delete_timeout_seconds}",
-                    target_in="input",
+                    f"/{props.delete_timeout_seconds}",
                     on_destroy=True,
                 )
             ],
@@ -67,7 +66,7 @@ class ControlPlane(Construct):
         self.applied = Resource(
             self,
             "applied",
-            triggers={**target, "manifest_sha1": manifest.sha1},
+            triggers={**target, "manifest_sha1": manifest.sha1, **reapplied_with(self.removal)},
             provisioners=[props.kubectl.step(Action.APPLY, asset.path)],
             depends_on=[*props.depends_on, self.removal],
         )

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from cdktf_cdktf_provider_kubernetes.namespace_v1 import NamespaceV1, NamespaceV1Metadata
+from cdktf import TerraformResource
 
 from constructs import Construct
-from constructs.istio_operator import namespace_logical_id
+from constructs.namespaces import stack_namespace
 
 INJECTION_LABEL = {"istio-injection": "enabled"}
 
@@ -18,6 +18,8 @@ class InjectionNamespacesProps:
     names: Sequence[str]
     # Extra labels by namespace name; the injection label is always added on top.
     labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # Namespaces that exist already: labelled only, never created or deleted.
+    existing: Collection[str] = ()
 
 
 class InjectionNamespaces(Construct):
@@ -25,12 +27,12 @@ class InjectionNamespaces(Construct):
 
     def __init__(self, scope: Construct, id: str, props: InjectionNamespacesProps) -> None:
         super().__init__(scope, id)
-        self.namespaces: dict[str, NamespaceV1] = {}
+        self.namespaces: dict[str, TerraformResource] = {}
         for name in props.names:
             labels = dict(sorted({**props.labels.get(name, {}), **INJECTION_LABEL}.items()))
-            namespace = NamespaceV1(
-                self, name, metadata=NamespaceV1Metadata(name=name, labels=labels)
-            )
             # The Terraform address follows the namespace name, never its position in the list.
-            namespace.override_logical_id(namespace_logical_id(name))
+            namespace = stack_namespace(
+                self, name, labels, existing=name in props.existing, construct_id=name
+            )
+            assert namespace is not None  # the injection label is always there to set
             self.namespaces[name] = namespace

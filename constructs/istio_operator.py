@@ -9,10 +9,10 @@ and `automountServiceAccountToken: true` on the pod.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
-from cdktf import ITerraformDependable
+from cdktf import ITerraformDependable, TerraformResource
 from cdktf_cdktf_provider_kubernetes.cluster_role_binding_v1 import (
     ClusterRoleBindingV1,
     ClusterRoleBindingV1Metadata,
@@ -40,7 +40,6 @@ from cdktf_cdktf_provider_kubernetes.deployment_v1 import (
     DeploymentV1SpecTemplateSpecContainerSecurityContext,
     DeploymentV1SpecTemplateSpecContainerSecurityContextCapabilities,
 )
-from cdktf_cdktf_provider_kubernetes.namespace_v1 import NamespaceV1, NamespaceV1Metadata
 from cdktf_cdktf_provider_kubernetes.service_account_v1 import (
     ServiceAccountV1,
     ServiceAccountV1Metadata,
@@ -54,6 +53,7 @@ from cdktf_cdktf_provider_kubernetes.service_v1 import (
 
 from constructs import Construct
 from constructs.istio_releases import IstioRelease
+from constructs.namespaces import stack_namespace
 
 # Every chart object is named `istio-operator` (no revision suffix: the charts' `revision` is "")
 # and the pods are selected by this one label.
@@ -80,11 +80,8 @@ class IstioOperatorInstallProps:
     resource_limits: Mapping[str, str]
     # Created after these (the operator CRD), and so destroyed before them.
     depends_on: Sequence[ITerraformDependable] = ()
-
-
-def namespace_logical_id(name: str) -> str:
-    """A namespace's Terraform address follows its name: `kubernetes_namespace_v1.istio_system`."""
-    return name.replace("-", "_")
+    # Namespaces that exist already: labelled only, never created or deleted.
+    existing_namespaces: Collection[str] = ()
 
 
 class IstioOperatorInstall(Construct):
@@ -102,34 +99,35 @@ class IstioOperatorInstall(Construct):
         # Only the objects that depend on nothing else here need the outside dependency.
         after = list(props.depends_on) or None
 
-        self.namespace = NamespaceV1(
+        existing = set(props.existing_namespaces)
+        # None: an existing namespace the stack has no labels for, so nothing to write or wait on.
+        self.namespace = stack_namespace(
             self,
-            namespace_logical_id(namespace),
-            metadata=NamespaceV1Metadata(
-                name=namespace, labels=dict(release.operator_namespace_labels)
-            ),
+            namespace,
+            dict(release.operator_namespace_labels),
+            existing=namespace in existing,
             depends_on=after,
         )
         # A watched namespace may be the operator's own; it is then the same object.
-        self.watched_namespaces: dict[str, NamespaceV1] = {
+        self.watched_namespaces: dict[str, TerraformResource | None] = {
             name: self.namespace
             if name == namespace
-            else NamespaceV1(
+            else stack_namespace(
                 self,
-                namespace_logical_id(name),
-                metadata=NamespaceV1Metadata(
-                    name=name, labels=dict(release.watched_namespace_labels) or None
-                ),
+                name,
+                dict(release.watched_namespace_labels) or None,
+                existing=name in existing,
                 depends_on=after,
             )
             for name in watched
         }
+        in_namespace = [self.namespace] if self.namespace else after
 
         self.service_account = ServiceAccountV1(
             self,
             "service_account",
             metadata=ServiceAccountV1Metadata(name=NAME, namespace=namespace),
-            depends_on=[self.namespace],
+            depends_on=in_namespace,
         )
         self.cluster_role = ClusterRoleV1(
             self,
@@ -172,7 +170,7 @@ class IstioOperatorInstall(Construct):
                 ],
                 selector=POD_LABELS,
             ),
-            depends_on=[self.namespace],
+            depends_on=in_namespace,
         )
         self.deployment = DeploymentV1(
             self,
@@ -210,17 +208,12 @@ class IstioOperatorInstall(Construct):
             self.deployment,
         ):
             resource.override_logical_id("istio_operator")
-        for name, namespace_resource in {
-            namespace: self.namespace,
-            **self.watched_namespaces,
-        }.items():
-            namespace_resource.override_logical_id(namespace_logical_id(name))
         self.dependables: list[ITerraformDependable] = [
             self.deployment,
             self.cluster_role,
             self.cluster_role_binding,
             self.service_account,
-            *dict.fromkeys(self.watched_namespaces.values()),
+            *dict.fromkeys(n for n in self.watched_namespaces.values() if n is not None),
         ]
 
     @staticmethod

@@ -5,10 +5,11 @@ Every step runs constructs/kubectl_run.sh, copied into the stack as an asset, as
 the interpreter list and the command as separate argv entries, so no shell ever parses a config
 value, and manifest bytes go from a file to kubectl's stdin untouched.
 
-The cluster target travels with the resource and is read back from `self`, because destroy-time
-provisioners may refer to nothing else: from `self.triggers` on the apply null_resources (a new
-target re-applies), from `self.input` on the removal terraform_data resources (a new target is
-an in-place update, never a replacement that would delete the control plane).
+Apply steps read the cluster target back from `self.triggers`, where it is a trigger: a new
+target re-applies. Destroy steps name the target of the configuration being run, literally,
+because that is the one the kubernetes provider uses in the same destroy; the target an earlier
+apply stored would differ after a retarget that was synthesized but not applied. (A destroy-time
+provisioner may refer to nothing but `self`, and its block is read from the configuration.)
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from cdktf import AssetType, LocalExecProvisioner, TerraformAsset
+from cdktf import AssetType, DataResource, LocalExecProvisioner, TerraformAsset
 
 from constructs import Construct
 from constructs.workspace_config import Cluster
@@ -47,12 +48,23 @@ def target_triggers(cluster: Cluster) -> dict[str, str]:
     }
 
 
+def reapplied_with(removal: DataResource) -> dict[str, str]:
+    """A trigger for an apply null_resource that ties it to its removal resource.
+
+    Replacing a removal runs its destroy step, which deletes the object; an apply resource
+    triggered by the removal's id is then replaced too and applies the object again, whatever
+    replaced the removal (`-replace`, a taint, a changed `triggers_replace`).
+    """
+    return {"removal_id": removal.id}
+
+
 class Kubectl(Construct):
     """The kubectl step script of one stack; `step` builds provisioners that run it."""
 
-    def __init__(self, scope: Construct, id: str) -> None:
+    def __init__(self, scope: Construct, id: str, *, cluster: Cluster) -> None:
         super().__init__(scope, id)
         self.script = TerraformAsset(self, "script", path=str(SCRIPT), type=AssetType.FILE)
+        self.target = target_triggers(cluster)
 
     def step(
         self,
@@ -62,17 +74,16 @@ class Kubectl(Construct):
         target_in: Literal["triggers", "input"] = "triggers",
         on_destroy: bool = False,
     ) -> LocalExecProvisioner:
-        """A local-exec provisioner; `self.<target_in>` must hold the `target_triggers`."""
+        """A local-exec provisioner. An apply step reads its target from `self.<target_in>`, which
+        must hold the `target_triggers`; a destroy step names the configured target itself."""
+        keys = ("credentials", "kubeconfig", "context")
+        if on_destroy:
+            target = [self.target[key] for key in keys]
+        else:
+            target = [f"${{self.{target_in}.{key}}}" for key in keys]
         return LocalExecProvisioner(
             type="local-exec",
-            interpreter=[
-                "/bin/sh",
-                self.script.path,
-                f"${{self.{target_in}.credentials}}",
-                f"${{self.{target_in}.kubeconfig}}",
-                f"${{self.{target_in}.context}}",
-                action.value,
-            ],
+            interpreter=["/bin/sh", self.script.path, *target, action.value],
             command=argument,
             when="destroy" if on_destroy else None,
         )

@@ -34,21 +34,54 @@ is_true() {
   esac
 }
 
-# Build a private kubeconfig from the KUBE_* variables the kubernetes provider reads, so both aim
-# at the same cluster. Secrets go to files with printf, a shell builtin: never into an argv.
-# Anything set that would not be carried over to kubectl is refused rather than dropped.
-kubeconfig_from_environment() {
-  for unsupported in "KUBE_USER=${KUBE_USER:-}" "KUBE_PASSWORD=${KUBE_PASSWORD:-}" \
-    "KUBE_PROXY_URL=${KUBE_PROXY_URL:-}" "KUBE_CTX_CLUSTER=${KUBE_CTX_CLUSTER:-}" \
-    "KUBE_CTX_AUTH_INFO=${KUBE_CTX_AUTH_INFO:-}" "KUBE_CONFIG_PATHS=${KUBE_CONFIG_PATHS:-}"; do
-    case $unsupported in
-      *=) ;;
-      *) fail "${unsupported%%=*} is set, which kubectl would not follow; use KUBE_CONFIG_PATH with KUBE_CTX, or KUBE_HOST with KUBE_TOKEN or KUBE_CLIENT_CERT_DATA/KUBE_CLIENT_KEY_DATA" ;;
+# Prints the names, among the KUBE_* variables the kubernetes provider reads, of those it would
+# act on. Each is tested by itself, so a value ending in '=' (base64 padding) still counts; a
+# KUBE_INSECURE that parses as false changes nothing in the provider, so it does not count.
+set_variables() {
+  for name in "$@"; do
+    case $name in
+      KUBE_HOST) value=${KUBE_HOST:-} ;;
+      KUBE_TOKEN) value=${KUBE_TOKEN:-} ;;
+      KUBE_CLUSTER_CA_CERT_DATA) value=${KUBE_CLUSTER_CA_CERT_DATA:-} ;;
+      KUBE_CLIENT_CERT_DATA) value=${KUBE_CLIENT_CERT_DATA:-} ;;
+      KUBE_CLIENT_KEY_DATA) value=${KUBE_CLIENT_KEY_DATA:-} ;;
+      KUBE_USER) value=${KUBE_USER:-} ;;
+      KUBE_PASSWORD) value=${KUBE_PASSWORD:-} ;;
+      KUBE_INSECURE) value= && if is_true "${KUBE_INSECURE:-}"; then value=true; fi ;;
+      KUBE_TLS_SERVER_NAME) value=${KUBE_TLS_SERVER_NAME:-} ;;
+      KUBE_PROXY_URL) value=${KUBE_PROXY_URL:-} ;;
+      KUBE_CTX_CLUSTER) value=${KUBE_CTX_CLUSTER:-} ;;
+      KUBE_CTX_AUTH_INFO) value=${KUBE_CTX_AUTH_INFO:-} ;;
+      KUBE_CONFIG_PATHS) value=${KUBE_CONFIG_PATHS:-} ;;
+      *) fail "internal: unknown variable $name" ;;
     esac
+    if [ -n "$value" ]; then printf '%s ' "$name"; fi
   done
-  direct="${KUBE_HOST:-}${KUBE_TOKEN:-}${KUBE_CLIENT_CERT_DATA:-}${KUBE_CLIENT_KEY_DATA:-}${KUBE_CLUSTER_CA_CERT_DATA:-}${KUBE_INSECURE:-}${KUBE_TLS_SERVER_NAME:-}"
+  value=
+}
+
+# The bytes of $1, base64 on one line. printf is a builtin, so the value reaches base64 through a
+# pipe, never through an argv.
+base64_line() {
+  encoded=$(printf '%s' "$1" | base64 | tr -d '\n')
+  [ -n "$encoded" ] || fail "could not base64-encode a KUBE_* value (is base64 on PATH?)"
+  printf '%s' "$encoded"
+}
+
+# The whole kubeconfig, built in memory from the KUBE_* variables the kubernetes provider reads,
+# so both aim at the same cluster. It is never written to a file: `kube` hands it to each kubectl
+# on a file descriptor. Anything set that would not be carried over to kubectl is refused rather
+# than dropped.
+kubeconfig_from_environment() {
+  unsupported=$(set_variables KUBE_USER KUBE_PASSWORD KUBE_PROXY_URL KUBE_CTX_CLUSTER \
+    KUBE_CTX_AUTH_INFO KUBE_CONFIG_PATHS)
+  if [ -n "$unsupported" ]; then
+    fail "set in the environment: ${unsupported% }, which kubectl would not follow; use KUBE_CONFIG_PATH with KUBE_CTX, or KUBE_HOST with KUBE_TOKEN or KUBE_CLIENT_CERT_DATA/KUBE_CLIENT_KEY_DATA"
+  fi
+  direct=$(set_variables KUBE_HOST KUBE_TOKEN KUBE_CLIENT_CERT_DATA KUBE_CLIENT_KEY_DATA \
+    KUBE_CLUSTER_CA_CERT_DATA KUBE_INSECURE KUBE_TLS_SERVER_NAME)
   if [ -n "${KUBE_CONFIG_PATH:-}" ]; then
-    [ -z "$direct" ] || fail "KUBE_CONFIG_PATH and KUBE_HOST-style variables are both set; set one, so kubectl and the kubernetes provider cannot disagree on the cluster"
+    [ -z "$direct" ] || fail "KUBE_CONFIG_PATH and KUBE_HOST-style variables (${direct% }) are both set; set one, so kubectl and the kubernetes provider cannot disagree on the cluster"
     # The provider reads current-context once; kubectl would read it again on every call, and it
     # may have changed in between. Name the context, as credentials 'kubeconfig' must.
     [ -n "${KUBE_CTX:-}" ] || fail "KUBE_CONFIG_PATH is set without KUBE_CTX; name the context, so every kubectl call reaches the cluster the provider reached"
@@ -73,27 +106,14 @@ kubeconfig_from_environment() {
     fail "KUBE_INSECURE and KUBE_CLUSTER_CA_CERT_DATA are both set; kubectl accepts only one"
   fi
 
-  umask 077
-  # Removed on every exit Terraform lets us see. A run killed outright (SIGKILL) leaves its
-  # directory behind, readable only by this user: sweep those first. No step lives two hours
-  # (the longest wait is control_plane.delete_timeout_seconds, at most one), so older ones are
-  # leftovers, never a running step's.
-  find "${TMPDIR:-/tmp}" -maxdepth 1 -type d -name 'istio-kubectl.*' -user "$(id -u)" \
-    -mmin +120 -exec rm -rf {} + 2>/dev/null || true
-  private=$(mktemp -d "${TMPDIR:-/tmp}/istio-kubectl.XXXXXX")
-  trap 'rm -rf "$private"' EXIT
-  trap 'exit 129' HUP
-  trap 'exit 130' INT
-  trap 'exit 143' TERM
-  kubeconfig=$private/kubeconfig
-  context=target
-
+  # Every value goes into the YAML either checked against a character set that needs no quoting
+  # or base64-encoded, so none can change its structure. The provider passes the PEM variables to
+  # client-go as bytes; kubeconfig's *-data fields are those bytes, base64-encoded.
   cluster="
     server: \"$KUBE_HOST\""
   if [ -n "${KUBE_CLUSTER_CA_CERT_DATA:-}" ]; then
-    printf '%s\n' "$KUBE_CLUSTER_CA_CERT_DATA" >"$private/ca.crt"
     cluster="$cluster
-    certificate-authority: ca.crt"
+    certificate-authority-data: $(base64_line "$KUBE_CLUSTER_CA_CERT_DATA")"
   fi
   if [ "$insecure" = true ]; then
     cluster="$cluster
@@ -108,22 +128,21 @@ kubeconfig_from_environment() {
   fi
   user=""
   if [ -n "${KUBE_TOKEN:-}" ]; then
-    printf '%s' "$KUBE_TOKEN" >"$private/token"
+    # RFC 6750's b64token: what a bearer token may contain, none of it special in YAML quotes.
+    case $KUBE_TOKEN in
+      *[!A-Za-z0-9._~+/=-]*) fail "KUBE_TOKEN has characters a bearer token does not" ;;
+    esac
     user="$user
-    tokenFile: token"
+    token: \"$KUBE_TOKEN\""
   fi
   if [ -n "${KUBE_CLIENT_CERT_DATA:-}" ]; then
-    printf '%s\n' "$KUBE_CLIENT_CERT_DATA" >"$private/client.crt"
-    printf '%s\n' "$KUBE_CLIENT_KEY_DATA" >"$private/client.key"
     user="$user
-    client-certificate: client.crt
-    client-key: client.key"
+    client-certificate-data: $(base64_line "$KUBE_CLIENT_CERT_DATA")
+    client-key-data: $(base64_line "$KUBE_CLIENT_KEY_DATA")"
   fi
   [ -n "$user" ] || user=" {}"
-  # File names are bare: kubectl resolves them against the kubeconfig's own directory, so no
-  # TMPDIR path (relative, or with odd characters) is ever written into YAML.
-  cat >"$kubeconfig" <<KUBECONFIG
-apiVersion: v1
+  context=target
+  inline="apiVersion: v1
 kind: Config
 clusters:
 - name: target
@@ -134,17 +153,21 @@ users:
 contexts:
 - name: target
   context: {cluster: target, user: target}
-current-context: target
-KUBECONFIG
+current-context: target"
 }
 
+# A whole kubeconfig when it was built from the environment; empty when kubectl reads a file.
+inline=""
 case $credentials in
   kubeconfig)
     # The kubernetes provider would let these override its kubeconfig; kubectl would not.
     # Synth refuses them too (constructs/workspace_config.py); this guards an apply run from a
     # different shell.
-    if [ -n "${KUBE_HOST:-}${KUBE_TOKEN:-}${KUBE_CLUSTER_CA_CERT_DATA:-}${KUBE_CLIENT_CERT_DATA:-}${KUBE_CLIENT_KEY_DATA:-}${KUBE_USER:-}${KUBE_PASSWORD:-}${KUBE_INSECURE:-}${KUBE_TLS_SERVER_NAME:-}${KUBE_PROXY_URL:-}${KUBE_CTX_CLUSTER:-}${KUBE_CTX_AUTH_INFO:-}${KUBE_CONFIG_PATHS:-}" ]; then
-      fail "KUBE_* cluster variables are set, which the kubernetes provider would use instead of $kubeconfig; unset them, or use credentials: environment"
+    overriding=$(set_variables KUBE_HOST KUBE_TOKEN KUBE_CLUSTER_CA_CERT_DATA \
+      KUBE_CLIENT_CERT_DATA KUBE_CLIENT_KEY_DATA KUBE_USER KUBE_PASSWORD KUBE_INSECURE \
+      KUBE_TLS_SERVER_NAME KUBE_PROXY_URL KUBE_CTX_CLUSTER KUBE_CTX_AUTH_INFO KUBE_CONFIG_PATHS)
+    if [ -n "$overriding" ]; then
+      fail "KUBE_* cluster variables are set (${overriding% }), which the kubernetes provider would use instead of $kubeconfig; unset them, or use credentials: environment"
     fi
     if [ -z "$kubeconfig" ] || [ -z "$context" ]; then
       fail "credentials 'kubeconfig' needs a kubeconfig path and a context"
@@ -155,38 +178,72 @@ case $credentials in
 esac
 # The kubernetes provider expands a leading ~ in config_path and in KUBE_CONFIG_PATH; so do we.
 case $kubeconfig in
-  "~/"*) kubeconfig="$HOME/${kubeconfig#"~/"}" ;;
+  "~/"*)
+    [ -n "${HOME:-}" ] || fail "the kubeconfig path '$kubeconfig' starts with ~/ but HOME is not set; set HOME, or give an absolute path"
+    kubeconfig="$HOME/${kubeconfig#"~/"}"
+    ;;
 esac
 
+# kubectl aimed at the target: `kube ARGS...` runs it and returns; `kube_last ARGS...` replaces
+# this shell with it (exec), for the last call of an action. Terraform stops a step by killing
+# its process only (SIGKILL, no trap runs, children are left running): as the step's process
+# itself, the long call (apply, wait, delete) goes with it. A built kubeconfig reaches kubectl on
+# fd 3 through a here-document, which dash feeds through a pipe (bash may use a temporary file it
+# unlinks before kubectl starts), so no step writes a secret under any name. kubectl reads its
+# kubeconfig once per run; a wrapper that reads it first (Google Cloud SDK's kubectl dispatcher)
+# would leave the real kubectl an empty one, and the call fails naming the missing context.
 kube() {
-  kubectl --kubeconfig "$kubeconfig" --context "$context" "$@"
+  run_kubectl "" "$@"
+}
+kube_last() {
+  run_kubectl exec "$@"
+}
+run_kubectl() {
+  how=$1
+  shift
+  if [ -n "$inline" ]; then
+    $how kubectl --kubeconfig /dev/fd/3 --context "$context" "$@" 3<<KUBECONFIG
+$inline
+KUBECONFIG
+  else
+    $how kubectl --kubeconfig "$kubeconfig" --context "$context" "$@"
+  fi
 }
 
 # Prints the CRD's name if it exists, nothing if not. Call it only as `x=$(crd_name ...)`: set -e
 # then stops the script when the lookup fails, so an unreachable cluster is never taken for a
 # missing CRD. (Inside an `if` condition, set -e would be off and the failure lost.)
+# Lookups run before an action's last call, as children of this shell; --request-timeout bounds
+# how long one can outlive a step that was killed meanwhile.
 crd_name() {
-  kube get customresourcedefinition "$1" --ignore-not-found -o name
+  kube get customresourcedefinition "$1" --ignore-not-found -o name --request-timeout=60s
+}
+
+# Every IstioOperator as NAMESPACE/NAME, separated by spaces; call it as `x=$(...)` too.
+istiooperators_left() {
+  found=$(kube get istiooperators.install.istio.io --all-namespaces \
+    -o 'custom-columns=NAMESPACE:.metadata.namespace,NAME:.metadata.name' --no-headers \
+    --request-timeout=60s)
+  printf '%s' "$found" | tr -s ' \n' '/ '
 }
 
 case $action in
   apply)
-    kube apply -f - <"$argument"
+    kube_last apply -f - <"$argument"
     ;;
   wait-established)
-    kube wait --for=condition=Established --timeout=120s "customresourcedefinition/$argument"
+    kube_last wait --for=condition=Established --timeout=120s "customresourcedefinition/$argument"
     ;;
   delete-crd)
     # Deleting the CRD deletes every IstioOperator with it, and one whose operator is gone keeps
     # its finalizer forever: the CRD would hang in Terminating. Stop while one is left instead.
     crd=$(crd_name "$argument")
     if [ -n "$crd" ]; then
-      left=$(kube get istiooperators.install.istio.io --all-namespaces \
-        -o 'custom-columns=NAMESPACE:.metadata.namespace,NAME:.metadata.name' --no-headers)
+      left=$(istiooperators_left)
       if [ -n "$left" ]; then
-        fail "not deleting CRD $argument: IstioOperators remain ($(printf '%s' "$left" | tr -s ' \n' '/ ')); delete them while an operator still runs, then destroy again"
+        fail "not deleting CRD $argument: IstioOperators remain ($left); delete them while an operator still runs, then destroy again"
       fi
-      kube delete customresourcedefinition "$argument" --ignore-not-found --wait=true --timeout=300s
+      kube_last delete customresourcedefinition "$argument" --ignore-not-found --wait=true --timeout=300s
     fi
     ;;
   delete-istiooperator)
@@ -206,7 +263,7 @@ case $action in
       echo "istio-kubectl: CRD istiooperators.install.istio.io is absent; no IstioOperator to delete"
       exit 0
     fi
-    kube delete istiooperators.install.istio.io "$name" --namespace "$namespace" \
+    kube_last delete istiooperators.install.istio.io "$name" --namespace "$namespace" \
       --ignore-not-found --wait=true "--timeout=${timeout}s"
     ;;
   refuse-istiooperator)
@@ -215,10 +272,9 @@ case $action in
     # ConfigMaps and fight it. ARGUMENT is unused.
     crd=$(crd_name istiooperators.install.istio.io)
     if [ -n "$crd" ]; then
-      left=$(kube get istiooperators.install.istio.io --all-namespaces \
-        -o 'custom-columns=NAMESPACE:.metadata.namespace,NAME:.metadata.name' --no-headers)
+      left=$(istiooperators_left)
       if [ -n "$left" ]; then
-        fail "not installing the Sail Operator: IstioOperators remain ($(printf '%s' "$left" | tr -s ' \n' '/ ')), and two control planes would fight. Remove the old one first: set istio_version back to 1.23.6 and apply (the operator returns), then remove the control plane with 'terraform -chdir=cdktf.out/stacks/<workspace> destroy -target=terraform_data.control_plane_removal', which waits until istiod is gone; then set the Sail version and apply again, and restart the workloads of injected namespaces (README: Moving from 1.23.6)"
+        fail "not installing the Sail Operator: IstioOperators remain ($left), and two control planes would fight. Remove the old one first: set istio_version back to 1.23.6 and apply (the operator returns), then remove the control plane with 'terraform -chdir=cdktf.out/stacks/<workspace> destroy -target=terraform_data.control_plane_removal', which waits until istiod is gone; then set the Sail version and apply again, and restart the workloads of injected namespaces (README: Moving from 1.23.6)"
       fi
     fi
     ;;
@@ -226,13 +282,13 @@ case $action in
     # Server-side: the Istio CRDs are larger than the 256 KiB last-applied annotation of a
     # client-side apply. Forced: the stack owns these objects, including fields an earlier
     # install (Istio 1.23's own CRDs) or a hand edit set.
-    kube apply --server-side --field-manager=istio-cdktf --force-conflicts -f - <"$argument"
+    kube_last apply --server-side --field-manager=istio-cdktf --force-conflicts -f - <"$argument"
     ;;
   apply-crds)
     # ARGUMENT is a file of CRDs: applied as above, then waited for until every one is
     # Established, so nothing later meets an unknown kind.
     kube apply --server-side --field-manager=istio-cdktf --force-conflicts -f - <"$argument"
-    kube wait --for=condition=Established --timeout=120s -f - <"$argument"
+    kube_last wait --for=condition=Established --timeout=120s -f - <"$argument"
     ;;
   delete-istio)
     # ARGUMENT is NAME/TIMEOUT_SECONDS of a cluster-scoped sailoperator.io Istio. The Istio has
@@ -251,7 +307,7 @@ case $action in
     fi
     # The IstioRevisionTag `default` the stack adds for a differently named Istio goes first.
     tag=$(kube get istiorevisiontags.sailoperator.io default --ignore-not-found \
-      -o 'jsonpath={.spec.targetRef.name}')
+      -o 'jsonpath={.spec.targetRef.name}' --request-timeout=60s)
     if [ -n "$tag" ] && [ "$tag" = "$name" ]; then
       kube delete istiorevisiontags.sailoperator.io default --ignore-not-found --wait=true \
         "--timeout=${timeout}s"
@@ -259,9 +315,10 @@ case $action in
     kube delete istios.sailoperator.io "$name" --ignore-not-found --cascade=foreground \
       --wait=true "--timeout=${timeout}s"
     # An InPlace Istio's revision has the Istio's name (the stack never sets RevisionBased).
-    revision=$(kube get istiorevisions.sailoperator.io "$name" --ignore-not-found -o name)
+    revision=$(kube get istiorevisions.sailoperator.io "$name" --ignore-not-found -o name \
+      --request-timeout=60s)
     if [ -n "$revision" ]; then
-      kube wait --for=delete "$revision" "--timeout=${timeout}s"
+      kube_last wait --for=delete "$revision" "--timeout=${timeout}s"
     fi
     ;;
   delete-crds)
@@ -270,22 +327,22 @@ case $action in
     # operator left. Stop while any remain; delete the CRDs that exist only when none do.
     set -f # the names are split on spaces, never globbed
     # shellcheck disable=SC2086
-    existing=$(kube get customresourcedefinition $argument --ignore-not-found -o name)
+    existing=$(kube get customresourcedefinition $argument --ignore-not-found -o name \
+      --request-timeout=60s)
     set +f
     if [ -z "$existing" ]; then
       echo "istio-kubectl: none of these CRDs exist; nothing to delete"
       exit 0
     fi
     kinds=$(printf '%s\n' "$existing" | sed 's|^[^/]*/||' | paste -s -d , -)
-    left=$(kube get "$kinds" --all-namespaces -o name)
+    left=$(kube get "$kinds" --all-namespaces -o name --request-timeout=60s)
     if [ -n "$left" ]; then
       fail "not deleting the CRDs: resources of their kinds remain ($(printf '%s' "$left" | head -n 10 | paste -s -d ' ' -)); delete or move them, then destroy again"
     fi
     set -f
     # shellcheck disable=SC2086
-    kube delete customresourcedefinition $(printf '%s\n' "$existing" | sed 's|^[^/]*/||') \
+    kube_last delete customresourcedefinition $(printf '%s\n' "$existing" | sed 's|^[^/]*/||') \
       --ignore-not-found --wait=true --timeout=300s
-    set +f
     ;;
   *)
     fail "unknown action '$action'"

@@ -11,7 +11,7 @@ from cdktf_cdktf_provider_null.resource import Resource
 from constructs import Construct
 from constructs.istio_operator_manifest import MANIFESTS, manifest_sha1
 from constructs.istio_releases import OPERATOR_APIS
-from constructs.kubectl import Action, Kubectl, target_triggers
+from constructs.kubectl import Action, Kubectl, reapplied_with, target_triggers
 from constructs.workspace_config import Cluster, IstioVersion
 
 CRD_NAME = "istiooperators.install.istio.io"
@@ -30,8 +30,9 @@ class OperatorCrd(Construct):
     Two resources, because a replacement must not delete: `applied` (a null_resource) is replaced
     whenever the file's bytes change (its trigger is their sha1) and only applies; `removal` (a
     terraform_data) deletes the CRD, and with it every IstioOperator, only when the stack is
-    destroyed. Its cluster target is `input`, updated in place, so repointing the workspace never
-    replaces it. Everything else in the stack depends on `applied`, so on destroy the CRD goes
+    destroyed (or it is replaced by hand). It holds no cluster target, so repointing the
+    workspace never touches it; `applied` is triggered by its id, so a replaced removal applies
+    the CRD again. Everything else in the stack depends on `applied`, so on destroy the CRD goes
     last.
     """
 
@@ -45,12 +46,10 @@ class OperatorCrd(Construct):
             self,
             "removal",
             triggers_replace={"crd": CRD_NAME},
-            input=target,
             provisioners=[
                 props.kubectl.step(
                     Action.DELETE_CRD,
                     "${self.triggers_replace.crd}",
-                    target_in="input",
                     on_destroy=True,
                 )
             ],
@@ -59,7 +58,11 @@ class OperatorCrd(Construct):
         self.applied = Resource(
             self,
             "applied",
-            triggers={**target, "manifest_sha1": manifest_sha1(relative)},
+            triggers={
+                **target,
+                "manifest_sha1": manifest_sha1(relative),
+                **reapplied_with(self.removal),
+            },
             provisioners=[
                 props.kubectl.step(Action.APPLY, asset.path),
                 props.kubectl.step(Action.WAIT_ESTABLISHED, CRD_NAME),

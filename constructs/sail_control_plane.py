@@ -6,27 +6,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cdktf import AssetType, ITerraformDependable, TerraformAsset
-from cdktf_cdktf_provider_kubernetes.namespace_v1 import NamespaceV1, NamespaceV1Metadata
+from cdktf import AssetType, ITerraformDependable, TerraformAsset, TerraformResource
 
 from constructs import Construct
 from constructs.control_plane import materialize
-from constructs.istio_operator import namespace_logical_id
 from constructs.istio_operator_manifest import RenderedManifest
 from constructs.kubectl import Action, Kubectl
 from constructs.kubectl_pair import kubectl_pair
+from constructs.namespaces import namespace_logical_id, stack_namespace
 from constructs.workspace_config import Cluster
 
 
-def control_plane_namespace(scope: Construct, name: str) -> NamespaceV1:
+def control_plane_namespace(
+    scope: Construct, name: str, *, existing: bool
+) -> TerraformResource | None:
     """`spec.namespace` must exist before the Istio is applied (the operator refuses it
     otherwise). Unlabelled, and at the address a 1.23.6 stack gave it
-    (`kubernetes_namespace_v1.istio_system`), so moving a workspace to Sail keeps it."""
-    namespace = NamespaceV1(
-        scope, f"{name}_namespace", metadata=NamespaceV1Metadata(name=name, labels={})
+    (`kubernetes_namespace_v1.istio_system`), so moving a workspace to Sail keeps it. One listed
+    in `existing_namespaces` is left alone (None: no labels to set)."""
+    return stack_namespace(
+        scope, name, {}, existing=existing, construct_id=f"{namespace_logical_id(name)}_namespace"
     )
-    namespace.override_logical_id(namespace_logical_id(name))
-    return namespace
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,10 +62,9 @@ class SailControlPlane(Construct):
             content_triggers={"manifest_sha1": manifest.sha1},
             apply_steps=[(Action.APPLY_SERVER_SIDE, asset.path)],
             identity={"name": manifest.name, "namespace": manifest.namespace},
-            removal_input={"delete_timeout_seconds": str(props.delete_timeout_seconds)},
             removal_step=(
                 Action.DELETE_ISTIO,
-                "${self.triggers_replace.name}/${self.input.delete_timeout_seconds}",
+                f"${{self.triggers_replace.name}}/{props.delete_timeout_seconds}",
             ),
             depends_on=props.depends_on,
         )

@@ -89,7 +89,6 @@ class SailCrds(Construct):
             content_triggers=bundle.sha1_by_crd,
             apply_steps=[(Action.REFUSE_ISTIOOPERATOR, "-"), (Action.APPLY_CRDS, asset.path)],
             identity={"crds": " ".join(props.api.crd_names())},
-            removal_input={},
             removal_step=(Action.DELETE_CRDS, "${self.triggers_replace.crds}"),
             depends_on=props.depends_on,
         )

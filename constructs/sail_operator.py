@@ -73,8 +73,8 @@ from cdktf_cdktf_provider_kubernetes.service_v1 import (
 )
 
 from constructs import Construct
-from constructs.istio_operator import namespace_logical_id
 from constructs.istio_releases import SailOperatorRelease
+from constructs.namespaces import namespace_logical_id
 
 # The Terraform name of the operator's own objects: `kubernetes_deployment_v1.sail_operator`.
 # Cluster roles and bindings take theirs from the release data's keys.

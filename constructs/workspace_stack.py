@@ -53,14 +53,18 @@ class WorkspaceStack(TerraformStack):
         self.add_override("terraform.required_version", REQUIRED_TERRAFORM)
         self._configure_backend()
         self._configure_providers()
-        kubectl = Kubectl(self, "kubectl")
+        kubectl = Kubectl(self, "kubectl", cluster=config.spec.cluster)
         # The engine's operator install, whose `dependables` the control plane waits for.
         self.operator = _ENGINES[config.engine](self, config, manifest or render(config), kubectl)
         spec = config.spec
         InjectionNamespaces(
             self,
             "injection_namespaces",
-            InjectionNamespacesProps(names=spec.injection_namespaces, labels=spec.namespace_labels),
+            InjectionNamespacesProps(
+                names=spec.injection_namespaces,
+                labels=spec.namespace_labels,
+                existing=spec.existing_namespaces,
+            ),
         )
 
     def _configure_backend(self) -> None:
@@ -116,6 +120,7 @@ def _istio_operator(
             resource_requests=operator.resources.requests.as_dict(),
             resource_limits=operator.resources.limits.as_dict(),
             depends_on=[crd.applied],
+            existing_namespaces=spec.existing_namespaces,
         ),
     )
     ControlPlane(
@@ -142,7 +147,9 @@ def _sail_operator(
     istiod is uninstalled, then removes the operator, then the CRDs, then the namespaces.
     """
     spec = config.spec
-    namespace = control_plane_namespace(stack, spec.control_plane.namespace)
+    name = spec.control_plane.namespace
+    namespace = control_plane_namespace(stack, name, existing=name in spec.existing_namespaces)
+    after_namespace = [namespace] if namespace is not None else []
     crds = SailCrds(
         stack,
         "sail_crds",
@@ -150,7 +157,7 @@ def _sail_operator(
             api=SAIL_APIS[spec.istio_version],
             cluster=spec.cluster,
             kubectl=kubectl,
-            depends_on=[namespace],
+            depends_on=after_namespace,
         ),
     )
     requests, limits = config.sail_operator_resources()
@@ -174,7 +181,7 @@ def _sail_operator(
             cluster=spec.cluster,
             kubectl=kubectl,
             delete_timeout_seconds=spec.control_plane.delete_timeout_seconds,
-            depends_on=[namespace, crds.applied, *operator.dependables],
+            depends_on=[*after_namespace, crds.applied, *operator.dependables],
         ),
     )
     return operator

@@ -9,7 +9,9 @@ run for real, local-exec included. What changes, and nothing else:
 - a null_resource's `triggers` become `triggers_replace`, and `self.triggers.` in its
   provisioners becomes `self.triggers_replace.`;
 - any other resource's arguments become the `input` of its terraform_data, so a changed argument
-  is an in-place update, as for most Kubernetes objects;
+  is an in-place update, as for most Kubernetes objects; its `metadata.name` and
+  `metadata.namespace` also become `triggers_replace`, because the kubernetes provider replaces
+  an object when either changes (ForceNew in its metadata schema);
 - the provider blocks and required_providers go, and the backend is local, in a given directory;
 - the stack's own terraform_data resources stay as they are, references mapped.
 
@@ -28,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# Metadata fields whose change makes the kubernetes provider replace the object.
+REPLACED_ON_CHANGE = ("name", "namespace")
 META_ARGUMENTS = ("depends_on", "provisioner", "lifecycle", "count", "for_each", "provider")
 _ADDRESS = re.compile(r"\b((?:kubernetes|null)_[a-z0-9_]+)\.([A-Za-z0-9_-]+)\b")
 
@@ -92,6 +96,14 @@ def project(stack: dict[str, Any], state_dir: Path) -> dict[str, Any]:
             else:
                 arguments = {k: v for k, v in body.items() if k not in META_ARGUMENTS and k != "//"}
                 new["input"] = _rewrite(arguments, null_resource=False)
+                metadata = body.get("metadata")
+                identity = {
+                    k: metadata[k]
+                    for k in REPLACED_ON_CHANGE
+                    if isinstance(metadata, dict) and k in metadata
+                }
+                if identity:
+                    new["triggers_replace"] = _rewrite(identity, null_resource=False)
             if "depends_on" in body:
                 new["depends_on"] = [_map_address(d) for d in body["depends_on"]]
             for key in ("provisioner", "lifecycle"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -215,25 +216,55 @@ def test_providers_are_pinned_and_aimed_at_the_named_cluster(workspace: Workspac
     assert stack["terraform"]["required_version"] == ">= 1.4.0"
 
 
-def test_environment_credentials_write_nothing_into_the_json(
-    workspace: Workspace, monkeypatch: object
-) -> None:
-    secrets = {
-        "KUBE_HOST": "https://10.0.0.1",
-        "KUBE_TOKEN": "s3cr3t-token-value",
-        "KUBE_CLUSTER_CA_CERT_DATA": "-----BEGIN CERTIFICATE-----MIIB",
-    }
-    os.environ.update(secrets)
-    try:
-        text = json.dumps(
-            synth_stack(workspace('cluster: {credentials: environment}\nistio_version: "1.23.6"\n'))
-        )
-    finally:
-        for key in secrets:
-            os.environ.pop(key)
-    assert json.loads(text)["provider"]["kubernetes"] == [{}]
-    for value in secrets.values():
-        assert value not in text
+def pem(kind: str, body: str) -> str:
+    return f"-----BEGIN {kind}-----\n{body}\n-----END {kind}-----"
+
+
+# What a Terraform Cloud run or a laptop may have in its environment while synthesizing.
+SYNTH_ENV_SECRETS = {
+    "KUBE_HOST": "https://leak-check-host.example:6443",
+    "KUBE_TOKEN": "leak-check-token-9d81c",
+    "KUBE_CLUSTER_CA_CERT_DATA": pem("CERTIFICATE", "LEAKCHECKCA"),
+    "KUBE_CLIENT_CERT_DATA": pem("CERTIFICATE", "LEAKCHECKCERT"),
+    "KUBE_CLIENT_KEY_DATA": pem("PRIVATE KEY", "LEAKCHECKKEY"),
+    "KUBE_PASSWORD": "leak-check-password-51e0",
+    "KUBE_CONFIG_PATH": "/leak-check/kubeconfig.yaml",
+    "KUBE_CTX": "leak-check-context",
+    "TF_TOKEN_app_terraform_io": "leak-check-tfc-token.atlasv1.3e7",
+    "ISTIO_CLOUD_KUBECONFIG": "/leak-check/override.yaml",
+}
+
+
+def test_environment_credentials_write_nothing_into_any_output_file(project_copy: Path) -> None:
+    (project_copy / "config" / "cloud.yaml").write_text(
+        'cluster: {credentials: environment}\nistio_version: "1.23.6"\n'
+        "backend: {cloud: {organization: acme, workspace: istio-cloud}}\n"
+    )
+    env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    env["CDKTF_OUTDIR"] = str(project_copy / "cdktf.out")
+    # The shipped kubeconfig workspaces refuse KUBE_* at synth; this synth has only the cloud one.
+    for name in ("staging", "production"):
+        (project_copy / "config" / f"{name}.yaml").unlink()
+    result = subprocess.run(
+        [sys.executable, "main.py"],
+        cwd=project_copy,
+        env={**env, **SYNTH_ENV_SECRETS},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    outputs = tree_bytes(project_copy / "cdktf.out")
+    assert "stacks/cloud/cdk.tf.json" in outputs
+    stack = json.loads(outputs["stacks/cloud/cdk.tf.json"])
+    assert stack["provider"]["kubernetes"] == [{}]
+    for name, value in SYNTH_ENV_SECRETS.items():
+        # Verbatim, and the forms a careless encoder would write: base64 and JSON-escaped.
+        forms = [value.encode(), base64.b64encode(value.encode()), json.dumps(value).encode()]
+        forms += [line.encode() for line in value.splitlines() if "LEAKCHECK" in line]
+        for path, data in outputs.items():
+            for form in forms:
+                assert form not in data, (name, path)
+    assert result.stdout.count("leak-check") == result.stderr.count("leak-check") == 0
 
 
 def test_cdktf_cli_synth_runs_the_project_venv_quietly(project_copy: Path) -> None:

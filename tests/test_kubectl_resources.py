@@ -33,8 +33,12 @@ def removals(stack: dict[str, Any]) -> dict[str, Any]:
     return resources
 
 
-def steps(resource: dict[str, Any]) -> list[tuple[str, str, str | None]]:
-    """(action, argument, when) for each local-exec provisioner, in order."""
+def steps(
+    resource: dict[str, Any], target: list[str] | None = None
+) -> list[tuple[str, str, str | None]]:
+    """(action, argument, when) for each local-exec provisioner, in order.
+
+    Apply steps read the target from their triggers; destroy steps name `target` literally."""
     out = []
     for provisioner in resource["provisioner"]:
         local = provisioner["local-exec"]
@@ -43,8 +47,10 @@ def steps(resource: dict[str, Any]) -> list[tuple[str, str, str | None]]:
         assert re.fullmatch(
             r"assets/kubectl_script_[0-9A-F]+/[0-9A-F]+/kubectl_run\.sh", interpreter[1]
         )
-        # Apply steps read the target from their triggers, removals from their input.
-        assert interpreter[2:5] == self_target("input" if "input" in resource else "triggers")
+        if local.get("when") == "destroy":
+            assert interpreter[2:5] == target
+        else:
+            assert interpreter[2:5] == self_target("triggers")
         out.append((interpreter[5], local["command"], local.get("when")))
     return out
 
@@ -58,6 +64,7 @@ def test_crd_is_applied_then_waited_for_and_triggered_by_its_sha1() -> None:
         "kubeconfig": "~/.kube/config",
         "context": "staging",
         "manifest_sha1": sha1,
+        "removal_id": "${terraform_data.operator_crd_removal.id}",
     }
     [(apply, path, when), wait] = steps(crd)
     assert (apply, when) == ("apply", None)
@@ -74,6 +81,8 @@ def test_istio_operator_is_triggered_by_the_rendered_bytes_only() -> None:
         "kubeconfig": "~/.kube/config",
         "context": "staging",
         "manifest_sha1": render(config).sha1,
+        # Whatever replaces the removal (which deletes the IstioOperator) applies it again.
+        "removal_id": "${terraform_data.control_plane_removal.id}",
     }
     [(action, path, when)] = steps(control_plane)
     assert (action, when) == ("apply", None)
@@ -109,26 +118,22 @@ def test_the_operator_is_installed_after_the_crd() -> None:
                 assert body["depends_on"] == ["null_resource.operator_crd"], (tf_type, name)
 
 
-def test_destroy_deletes_the_istio_operator_then_the_crd_from_self_only() -> None:
+def test_destroy_deletes_the_istio_operator_then_the_crd_at_the_configured_target() -> None:
     resources = removals(synth_stack(shipped("production")))
     removal = resources["control_plane_removal"]
-    # A new name or namespace replaces the removal (the old IstioOperator is deleted); a new
-    # cluster target or timeout only updates its input.
+    # A new name or namespace replaces the removal (the old IstioOperator is deleted). The
+    # cluster target and the timeout are the configuration's, as the provider's are on destroy,
+    # so the removal stores neither.
     assert removal["triggers_replace"] == {
         "namespace": "istio-system",
         "name": "default-istiocontrolplane",
     }
-    assert removal["input"] == {
-        "credentials": "kubeconfig",
-        "kubeconfig": "~/.kube/config",
-        "context": "production",
-        "delete_timeout_seconds": "600",
-    }
-    assert steps(removal) == [
+    assert "input" not in removal
+    target = ["kubeconfig", "~/.kube/config", "production"]
+    assert steps(removal, target) == [
         (
             "delete-istiooperator",
-            "${self.triggers_replace.namespace}/${self.triggers_replace.name}"
-            "/${self.input.delete_timeout_seconds}",
+            "${self.triggers_replace.namespace}/${self.triggers_replace.name}/600",
             "destroy",
         )
     ]
@@ -138,30 +143,35 @@ def test_destroy_deletes_the_istio_operator_then_the_crd_from_self_only() -> Non
     assert removal["depends_on"] == OPERATOR_AND_CRD
     crd_removal = resources["operator_crd_removal"]
     assert crd_removal["triggers_replace"] == {"crd": "istiooperators.install.istio.io"}
-    assert steps(crd_removal) == [("delete-crd", "${self.triggers_replace.crd}", "destroy")]
+    assert steps(crd_removal, target) == [("delete-crd", "${self.triggers_replace.crd}", "destroy")]
     assert "depends_on" not in crd_removal
 
 
 def test_provisioners_refer_only_to_self() -> None:
-    text = json.dumps(synth_stack(shipped("staging")))
-    for reference in re.findall(r"\$\{([^}]*)\}", text):
-        assert reference.startswith(("self.triggers.", "self.input.", "self.triggers_replace.")), (
-            reference
-        )
+    stack = synth_stack(shipped("staging"))
+    for resources in (null_resources(stack), removals(stack)):
+        for name, resource in resources.items():
+            text = json.dumps(resource["provisioner"])
+            for reference in re.findall(r"\$\{([^}]*)\}", text):
+                assert reference.startswith(("self.triggers.", "self.triggers_replace.")), (
+                    name,
+                    reference,
+                )
 
 
 def test_environment_credentials_reach_kubectl_as_a_mode_not_values(workspace: Workspace) -> None:
     config = workspace('cluster: {credentials: environment}\nistio_version: "1.7.3"\n')
     stack = synth_stack(config)
     targets = [r["triggers"] for r in null_resources(stack).values()]
-    targets += [r["input"] for r in removals(stack).values()]
-    assert len(targets) == 4
+    assert len(targets) == 2
     for target in targets:
         assert (target["credentials"], target["kubeconfig"], target["context"]) == (
             "environment",
             "",
             "",
         )
+    for removal in removals(stack).values():
+        steps(removal, ["environment", "", ""])
 
 
 def test_crd_file_follows_the_version(workspace: Workspace) -> None:
@@ -214,7 +224,7 @@ def test_files_kubectl_reads_are_exactly_the_hashed_bytes(
         assert hashlib.sha1(data).hexdigest() == resources[name]["triggers"]["manifest_sha1"]
     [(_, path, _)] = steps(resources["control_plane"])
     assert (stack_dir / path).read_bytes() == render(shipped(workspace_name)).data
-    assert b"$(netstat -plunt" in (stack_dir / path).read_bytes()
+    assert b"$(netstat -lnt" in (stack_dir / path).read_bytes()
     script = resources["operator_crd"]["provisioner"][0]["local-exec"]["interpreter"][1]
     assert (stack_dir / script).read_bytes() == (
         MANIFESTS.parent / "constructs/kubectl_run.sh"

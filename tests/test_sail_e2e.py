@@ -19,6 +19,7 @@ from tests.conftest import ROOT
 from tests.test_terraform_e2e import Deployment, _said
 
 API = SAIL_APIS["1.30.3"]
+LOOKUP = "--request-timeout=60s"
 SERVER_SIDE = ["--server-side", "--field-manager=istio-cdktf", "--force-conflicts"]
 GUARD = [
     "get",
@@ -27,6 +28,7 @@ GUARD = [
     "--ignore-not-found",
     "-o",
     "name",
+    "--request-timeout=60s",
 ]
 
 
@@ -153,15 +155,16 @@ def test_destroy_deletes_the_istio_waits_then_operator_crds_namespaces(
     names = list(API.crd_names())
     assert verbs == [
         ["get", "customresourcedefinition", "istios.sailoperator.io", "--ignore-not-found",
-         "-o", "name"],
+         "-o", "name", LOOKUP],
         ["get", "istiorevisiontags.sailoperator.io", "default", "--ignore-not-found",
-         "-o", "jsonpath={.spec.targetRef.name}"],
+         "-o", "jsonpath={.spec.targetRef.name}", LOOKUP],
         ["delete", "istios.sailoperator.io", "default", "--ignore-not-found",
          "--cascade=foreground", "--wait=true", "--timeout=600s"],
-        ["get", "istiorevisions.sailoperator.io", "default", "--ignore-not-found", "-o", "name"],
+        ["get", "istiorevisions.sailoperator.io", "default", "--ignore-not-found", "-o", "name",
+         LOOKUP],
         ["wait", "--for=delete", "istiorevision.sailoperator.io/default", "--timeout=600s"],
-        ["get", "customresourcedefinition", *names, "--ignore-not-found", "-o", "name"],
-        ["get", ",".join(names), "--all-namespaces", "-o", "name"],
+        ["get", "customresourcedefinition", *names, "--ignore-not-found", "-o", "name", LOOKUP],
+        ["get", ",".join(names), "--all-namespaces", "-o", "name", LOOKUP],
         ["delete", "customresourcedefinition", *names, "--ignore-not-found", "--wait=true",
          "--timeout=300s"],
     ]  # fmt: skip

@@ -15,7 +15,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,9 +36,8 @@ class Call:
 
     args: list[str]
     stdin: bytes
+    # The kubeconfig as kubectl read it: a file's bytes, or what arrived on a file descriptor.
     kubeconfig: bytes | None
-    # The files of a private kubeconfig directory, as (bytes, permission bits), by name.
-    private: dict[str, tuple[bytes, int]]
 
     @property
     def target(self) -> tuple[str, str]:
@@ -84,16 +82,11 @@ class Deployment:
         out = []
         for call in sorted(self.record.iterdir()):
             kubeconfig = call / "kubeconfig"
-            private = call / "private"
             out.append(
                 Call(
                     args=(call / "args").read_bytes().decode().split("\0")[:-1],
                     stdin=(call / "stdin").read_bytes(),
                     kubeconfig=kubeconfig.read_bytes() if kubeconfig.exists() else None,
-                    private={
-                        f.name: (f.read_bytes(), f.stat().st_mode & 0o777)
-                        for f in (sorted(private.iterdir()) if private.exists() else [])
-                    },
                 )
             )
             shutil.rmtree(call)
@@ -191,7 +184,7 @@ def test_apply_runs_kubectl_in_order_with_the_exact_bytes(
     ]
     assert iop_apply.verb == ["apply", "-f", "-"]
     assert iop_apply.stdin == staging.asset("istio-operator.yaml")
-    assert b'"while [ $(netstat -plunt | grep tcp | grep -v envoy' in iop_apply.stdin
+    assert b"\"while [ $(netstat -lnt | grep '^tcp'" in iop_apply.stdin
 
     order = apply_order(result.stdout)
     control_plane = order.index("null_resource__control_plane")
@@ -322,6 +315,7 @@ def test_destroy_deletes_the_istio_operator_first_and_the_crd_last(
         "--ignore-not-found",
         "-o",
         "name",
+        "--request-timeout=60s",
     ]
     assert istiooperators_left.verb == [
         "get",
@@ -330,6 +324,7 @@ def test_destroy_deletes_the_istio_operator_first_and_the_crd_last(
         "-o",
         "custom-columns=NAMESPACE:.metadata.namespace,NAME:.metadata.name",
         "--no-headers",
+        "--request-timeout=60s",
     ]
     assert crd_delete.verb == [
         "delete",
@@ -405,27 +400,24 @@ def cloud(deployment: Callable[[str], Deployment], project_copy: Path) -> Deploy
 CA = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
 
 
-def kubeconfig_view(call: Call, tmp: Path, flatten: bool = False) -> dict[str, Any]:
-    """A recorded private kubeconfig as the real kubectl reads it (no server needed).
+def kubeconfig_view(call: Call, tmp: Path) -> dict[str, Any]:
+    """A recorded kubeconfig as the real kubectl reads it (no server needed).
 
-    The copy keeps the private directory's layout, so the bare file names in it resolve as they
-    did during the call; `flatten` makes kubectl read those files too. kubectl is on PATH on
-    these machines (it only fails without a server), so it is required, never skipped.
+    kubectl is on PATH on these machines (it only fails without a server), so it is required,
+    never skipped.
     """
     real_kubectl = shutil.which("kubectl", path=SYSTEM_PATH)
     assert real_kubectl, f"no kubectl in {SYSTEM_PATH}"
-    copy = tmp / "recorded-private"
-    copy.mkdir()
-    for name, (data, _) in call.private.items():
-        (copy / name).write_bytes(data)
-    argv = [real_kubectl, "config", "view", "--kubeconfig", str(copy / "kubeconfig")]
-    argv += ["-o", "json", "--raw"] + (["--flatten"] if flatten else [])
+    assert call.kubeconfig is not None
+    copy = tmp / "recorded-kubeconfig"
+    copy.write_bytes(call.kubeconfig)
+    argv = [real_kubectl, "config", "view", "--kubeconfig", str(copy), "-o", "json", "--raw"]
     shown = subprocess.run(argv, capture_output=True, text=True, check=True)
     view: dict[str, Any] = json.loads(shown.stdout)
     return view
 
 
-def test_environment_credentials_use_a_private_kubeconfig_removed_afterwards(
+def test_environment_credentials_reach_kubectl_on_a_descriptor_never_a_file(
     cloud: Deployment,
 ) -> None:
     cloud.workdir.env.update(
@@ -436,91 +428,60 @@ def test_environment_credentials_use_a_private_kubeconfig_removed_afterwards(
     cloud.apply()
     calls = cloud.calls()
     assert [c.verb[0] for c in calls] == ["apply", "wait", "apply"]
-    scratch = cloud.tmp / "scratch"
     for call in calls:
-        path, context = call.target
-        assert context == "target"
-        assert path.startswith(f"{scratch}/istio-kubectl.")
+        assert call.target == ("/dev/fd/3", "target")
         assert not any("token-value" in arg for arg in call.args)
     view = kubeconfig_view(calls[0], cloud.tmp)
     [cluster] = view["clusters"]
-    # Bare names, resolved by kubectl against the kubeconfig's own directory.
+    # The provider hands the PEM bytes to client-go; kubeconfig's -data fields carry them.
     assert cluster["cluster"] == {
         "server": "https://203.0.113.10:6443",
-        "certificate-authority": "ca.crt",
+        "certificate-authority-data": base64.b64encode(CA.encode()).decode(),
     }
-    assert view["users"][0]["user"] == {"tokenFile": "token"}
+    assert view["users"][0]["user"] == {"token": "token-value-never-in-argv"}
     assert view["current-context"] == "target"
-    files = calls[0].private
-    assert files["token"] == (b"token-value-never-in-argv", 0o600)
-    assert files["ca.crt"] == ((CA + "\n").encode(), 0o600)
-    assert files["kubeconfig"][1] == 0o600
-    assert list(scratch.iterdir()) == []  # every private kubeconfig was removed
+    assert list((cloud.tmp / "scratch").iterdir()) == []  # TMPDIR: nothing, ever
 
 
-def test_credentials_left_by_a_killed_step_are_swept(cloud: Deployment) -> None:
-    # A step killed with SIGKILL cannot remove its private directory; the next step removes
-    # those older than two hours, and nothing else.
-    scratch = cloud.tmp / "scratch"
-    now = time.time()
-    ages = {"istio-kubectl.killed": 3 * 3600, "istio-kubectl.running": 1800, "other": 3 * 3600}
-    for name, age in ages.items():
-        (scratch / name).mkdir()
-        (scratch / name / "token").write_text("secret")
-        os.utime(scratch / name, (now - age, now - age))
-    cloud.workdir.env.update(KUBE_HOST="https://203.0.113.10:6443", KUBE_TOKEN="t")
-    cloud.apply()
-    assert sorted(p.name for p in scratch.iterdir()) == ["istio-kubectl.running", "other"]
-
-
-def test_environment_credential_files_are_private_and_exact(cloud: Deployment) -> None:
+def test_environment_client_certificates_are_inline_and_exact(cloud: Deployment) -> None:
     cloud.workdir.env.update(
         KUBE_HOST="https://203.0.113.10:6443",
         KUBE_CLIENT_CERT_DATA="CLIENT CERT",
-        KUBE_CLIENT_KEY_DATA="CLIENT KEY",
+        KUBE_CLIENT_KEY_DATA="CLIENT KEY\n",
         KUBE_INSECURE="True",
-        KUBECTL_FAIL_ON="wait",  # the CRD wait fails: the files must still be removed
+        KUBECTL_FAIL_ON="wait",  # the CRD wait fails
     )
     result = cloud.apply(check=False)
     assert result.returncode != 0
     [apply, wait] = cloud.calls()
-    assert wait.target[0] != apply.target[0]  # each step has its own
-    assert apply.private["client.key"] == (b"CLIENT KEY\n", 0o600)
+    assert wait.kubeconfig == apply.kubeconfig  # each call reads its own copy of the same
     view = kubeconfig_view(apply, cloud.tmp)
     assert view["clusters"][0]["cluster"] == {
         "server": "https://203.0.113.10:6443",
         "insecure-skip-tls-verify": True,
     }
     assert view["users"][0]["user"] == {
-        "client-certificate": "client.crt",
-        "client-key": "client.key",
+        "client-certificate-data": base64.b64encode(b"CLIENT CERT").decode(),
+        "client-key-data": base64.b64encode(b"CLIENT KEY\n").decode(),
     }
     assert list((cloud.tmp / "scratch").iterdir()) == []
 
 
-def test_a_relative_tmpdir_still_gives_kubectl_the_credential_files(cloud: Deployment) -> None:
+def test_environment_credentials_need_no_writable_tmpdir(cloud: Deployment) -> None:
     cloud.workdir.env.update(
-        TMPDIR="scratch",  # relative to the directory Terraform runs in
+        TMPDIR=str(cloud.tmp / "missing"),
         KUBE_HOST="https://203.0.113.10:6443",
-        KUBE_CLIENT_CERT_DATA="CLIENT CERT",
-        KUBE_CLIENT_KEY_DATA="CLIENT KEY",
-        KUBE_CLUSTER_CA_CERT_DATA=CA,
+        KUBE_TOKEN="t",
     )
-    (cloud.workdir.path / "scratch").mkdir()
     cloud.apply()
-    first = cloud.calls()[0]
-    view = kubeconfig_view(first, cloud.tmp, flatten=True)  # reads the files kubectl would
-    assert view["clusters"][0]["cluster"]["certificate-authority-data"] == (
-        base64.b64encode((CA + "\n").encode()).decode()
-    )
-    assert view["users"][0]["user"]["client-key-data"] == base64.b64encode(b"CLIENT KEY\n").decode()
+    assert [c.target for c in cloud.calls()] == [("/dev/fd/3", "target")] * 3
 
 
 @pytest.mark.parametrize(
     ("variables", "message"),
     [
         ({"KUBE_HOST": "203.0.113.10"}, "KUBE_HOST must be an https:// (or http://) URL"),
-        ({"KUBE_HOST": "https://h", "KUBE_USER": "admin"}, "KUBE_USER is set"),
+        ({"KUBE_HOST": "https://h", "KUBE_USER": "admin"}, "set in the environment: KUBE_USER,"),
         ({"KUBE_CONFIG_PATH": "/k", "KUBE_TOKEN": "t"}, "KUBE_CONFIG_PATH and KUBE_HOST-style"),
         ({"KUBE_HOST": "https://h", "KUBE_CLIENT_CERT_DATA": "c"}, "go together"),
         ({"KUBE_HOST": "https://h", "KUBE_INSECURE": "yes"}, "KUBE_INSECURE='yes' is not"),

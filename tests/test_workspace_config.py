@@ -146,8 +146,8 @@ def test_every_problem_is_listed_at_once(tmp_path: Path) -> None:
         "config/production.yaml: pilot.resources.limits.memory: 'lots' is not a Kubernetes "
         "quantity",
         "config/production.yaml: surprise: unknown key (allowed: backend, cluster, "
-        "control_plane, injection_namespaces, istio_version, namespace_labels, operator, pilot, "
-        "proxy, sail_operator, tracing)",
+        "control_plane, existing_namespaces, injection_namespaces, istio_version, "
+        "namespace_labels, operator, pilot, proxy, sail_operator, tracing)",
     ]
 
 
