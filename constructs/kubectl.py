@@ -10,6 +10,11 @@ target re-applies. Destroy steps name the target of the configuration being run,
 because that is the one the kubernetes provider uses in the same destroy; the target an earlier
 apply stored would differ after a retarget that was synthesized but not applied. (A destroy-time
 provisioner may refer to nothing but `self`, and its block is read from the configuration.)
+
+Which kubectl runs is the workspace's `kubectl` setting: every step carries it, and the path of
+constructs/kubectl_provision.sh (a second asset), in its local-exec `environment`, as literal
+strings. So destroy-time steps have it too, a Terraform Cloud workspace running the synthesized
+directory needs nothing else, and changing it re-applies nothing (it is not a trigger).
 """
 
 from __future__ import annotations
@@ -21,9 +26,10 @@ from typing import Literal
 from cdktf import AssetType, DataResource, LocalExecProvisioner, TerraformAsset
 
 from constructs import Construct
-from constructs.workspace_config import Cluster
+from constructs.workspace_config import Cluster, KubectlSettings
 
 SCRIPT = Path(__file__).resolve().parent / "kubectl_run.sh"
+PROVISION_SCRIPT = Path(__file__).resolve().parent / "kubectl_provision.sh"
 
 
 class Action(StrEnum):
@@ -58,13 +64,32 @@ def reapplied_with(removal: DataResource) -> dict[str, str]:
     return {"removal_id": removal.id}
 
 
-class Kubectl(Construct):
-    """The kubectl step script of one stack; `step` builds provisioners that run it."""
+def provision_environment(settings: KubectlSettings, provision_script: str) -> dict[str, str]:
+    """The variables constructs/kubectl_provision.sh reads, in a stable order."""
+    environment = {
+        "ISTIO_KUBECTL_PROVISION_SCRIPT": provision_script,
+        "ISTIO_KUBECTL_PROVISION": settings.provision,
+        "ISTIO_KUBECTL_VERSION": settings.version,
+        "ISTIO_KUBECTL_DOWNLOAD_URL": settings.download_url,
+    }
+    for platform, digest in sorted(settings.pins.items()):
+        environment[f"ISTIO_KUBECTL_SHA256_{platform.upper().replace('-', '_')}"] = digest
+    return environment
 
-    def __init__(self, scope: Construct, id: str, *, cluster: Cluster) -> None:
+
+class Kubectl(Construct):
+    """The kubectl step scripts of one stack; `step` builds provisioners that run them."""
+
+    def __init__(
+        self, scope: Construct, id: str, *, cluster: Cluster, settings: KubectlSettings
+    ) -> None:
         super().__init__(scope, id)
         self.script = TerraformAsset(self, "script", path=str(SCRIPT), type=AssetType.FILE)
+        provision = TerraformAsset(
+            self, "provision", path=str(PROVISION_SCRIPT), type=AssetType.FILE
+        )
         self.target = target_triggers(cluster)
+        self.environment = provision_environment(settings, provision.path)
 
     def step(
         self,
@@ -85,5 +110,6 @@ class Kubectl(Construct):
             type="local-exec",
             interpreter=["/bin/sh", self.script.path, *target, action.value],
             command=argument,
+            environment=self.environment,
             when="destroy" if on_destroy else None,
         )

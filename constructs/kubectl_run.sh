@@ -15,14 +15,15 @@ if [ "$#" -ne 5 ]; then
 fi
 credentials=$1 kubeconfig=$2 context=$3 action=$4 argument=$5
 
-if ! command -v kubectl >/dev/null 2>&1; then
-  # printf is a shell builtin: this message still prints on a runner with a bare PATH.
-  printf '%s\n' >&2 \
-    "istio-kubectl: kubectl was not found on PATH, so nothing was applied or deleted." \
-    "The CRD and the IstioOperator are applied with kubectl by the machine running Terraform." \
-    "Install kubectl there (Terraform Cloud remote runs have none: use an agent pool whose" \
-    "image has kubectl, or the workspace's local execution mode), then run Terraform again."
-  exit 127
+# Which kubectl to run: constructs/kubectl_provision.sh (an asset of the stack, named by the
+# provisioner's environment with the workspace's kubectl settings) prints its path: kubectl from
+# PATH, or the pinned download once its SHA-256 matched. It explains its own failures.
+if [ -n "${ISTIO_KUBECTL_PROVISION_SCRIPT:-}" ]; then
+  kubectl_bin=$(/bin/sh "$ISTIO_KUBECTL_PROVISION_SCRIPT") || exit "$?"
+else
+  # Run by hand, outside a stack: kubectl from PATH.
+  kubectl_bin=$(command -v kubectl) ||
+    fail "kubectl was not found on PATH, so nothing was applied or deleted"
 fi
 
 # Go's strconv.ParseBool, as the kubernetes provider reads KUBE_INSECURE.
@@ -202,11 +203,11 @@ run_kubectl() {
   how=$1
   shift
   if [ -n "$inline" ]; then
-    $how kubectl --kubeconfig /dev/fd/3 --context "$context" "$@" 3<<KUBECONFIG
+    $how "$kubectl_bin" --kubeconfig /dev/fd/3 --context "$context" "$@" 3<<KUBECONFIG
 $inline
 KUBECONFIG
   else
-    $how kubectl --kubeconfig "$kubeconfig" --context "$context" "$@"
+    $how "$kubectl_bin" --kubeconfig "$kubeconfig" --context "$context" "$@"
   fi
 }
 

@@ -306,6 +306,81 @@ class SailOperator(_Strict):
     resources: Resources | None = None  # None: the chart's (10m/64Mi requests, 500m/1024Mi limits)
 
 
+# --- kubectl for the provisioners --------------------------------------------------------------
+# The kubectl release downloaded where the machine running Terraform has none (Terraform Cloud's
+# remote runners), with its SHA-256 per platform as published at
+# https://dl.k8s.io/release/v1.35.2/bin/<os>/<arch>/kubectl.sha256 and pinned by several public
+# projects. A v1.35 kubectl serves API servers 1.34 to 1.36 (the one-minor skew rule).
+KubectlPlatform = Literal["linux-amd64", "linux-arm64", "darwin-amd64", "darwin-arm64"]
+KUBECTL_VERSION = "v1.35.2"
+KUBECTL_SHA256: dict[KubectlPlatform, str] = {
+    "linux-amd64": "924eb50779153f20cb668117d141440b95df2f325a64452d78dff9469145e277",
+    "linux-arm64": "cd859449f54ad2cb05b491c490c13bb836cdd0886ae013c0aed3dd67ff747467",
+    "darwin-amd64": "163955964d4ed9e66656eab45c0114f5c1110d1b430ace432b20ddc430023df5",
+    "darwin-arm64": "b0b59cdd7ba20ca20b85214943100e578dd50ddd85242fcddf277a87c2249706",
+}
+_KUBECTL_VERSION = re.compile(r"^v\d+\.\d+\.\d+$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# Path segments are appended to it, so a host, and no query, fragment or whitespace. curl gets
+# it as one argv entry, never through a shell.
+_DOWNLOAD_URL = re.compile(r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
+
+
+def _without_trailing_slash(value: str) -> str:
+    # `https://mirror/kubectl/` and `https://mirror/kubectl` are the same mirror.
+    return value.rstrip("/")
+
+
+Sha256Digest = Annotated[
+    StrictStr, _check(_SHA256, "a SHA-256 digest (64 lower-case hex digits)", 64)
+]
+KubectlVersion = Annotated[
+    StrictStr, _check(_KUBECTL_VERSION, "a kubectl release version such as 'v1.35.2'", 32)
+]
+DownloadUrl = Annotated[
+    LiteralStr,
+    AfterValidator(_without_trailing_slash),
+    _check(_DOWNLOAD_URL, "an http:// or https:// URL without spaces, '?' or '#'", 2048),
+]
+
+
+class KubectlSettings(_Strict):
+    """Which kubectl the provisioners run (constructs/kubectl_provision.sh).
+
+    `auto`: kubectl from PATH when there is one, else the pinned download; `always`: the pinned
+    download even when PATH has one (the same kubectl on every machine); `never`: PATH only.
+    The download is `<download_url>/<version>/bin/<os>/<arch>/kubectl`, run only when its SHA-256
+    is the one pinned here for that `<os>-<arch>`.
+    """
+
+    provision: Literal["auto", "always", "never"] = "auto"
+    version: KubectlVersion = KUBECTL_VERSION
+    # None: the pins of the default version. A mapping replaces them as a whole.
+    sha256: Annotated[dict[KubectlPlatform, Sha256Digest], Field(min_length=1)] | None = None
+    download_url: DownloadUrl = "https://dl.k8s.io/release"
+
+    @model_validator(mode="after")
+    def _custom_version_is_pinned(self) -> KubectlSettings:
+        if self.sha256 is None and self.version != KUBECTL_VERSION:
+            raise PydanticCustomError(
+                "kubectl_pins",
+                "kubectl.version {version} has no default digests: add kubectl.sha256 with the "
+                "SHA-256 of each platform that runs Terraform ({platforms}), as published in "
+                "<download_url>/{version}/bin/<os>/<arch>/kubectl.sha256",
+                {
+                    "path": "kubectl.sha256",
+                    "version": self.version,
+                    "platforms": ", ".join(KUBECTL_SHA256),
+                },
+            )
+        return self
+
+    @property
+    def pins(self) -> dict[KubectlPlatform, str]:
+        """The digest to expect per platform; a platform not listed cannot download."""
+        return dict(KUBECTL_SHA256 if self.sha256 is None else self.sha256)
+
+
 class WorkspaceFile(_Strict):
     """The schema of config/<workspace>.yaml."""
 
@@ -318,6 +393,7 @@ class WorkspaceFile(_Strict):
     pilot: Pilot = Pilot()
     proxy: Proxy = Proxy()
     sail_operator: SailOperator = SailOperator()
+    kubectl: KubectlSettings = KubectlSettings()
     injection_namespaces: Annotated[list[DnsLabel], AfterValidator(_no_repeats)] = []
     # Extra labels for namespaces in injection_namespaces. The stack owns those namespaces, so
     # labels added by hand would be removed by the next apply: they belong here.
@@ -699,6 +775,7 @@ def _format_error(source: str, err: Mapping[str, Any], model: type[BaseModel]) -
         "hold_needs_wait",
         "namespace_labels",
         "engine_setting",
+        "kubectl_pins",
     ):
         return f"{source}: {path}: {_custom_message(err['msg'], ctx)}"
     return f"{source}: {path}: {_quote(err['input'])}: {err['msg']}"

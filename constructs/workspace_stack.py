@@ -53,7 +53,9 @@ class WorkspaceStack(TerraformStack):
         self.add_override("terraform.required_version", REQUIRED_TERRAFORM)
         self._configure_backend()
         self._configure_providers()
-        kubectl = Kubectl(self, "kubectl", cluster=config.spec.cluster)
+        kubectl = Kubectl(
+            self, "kubectl", cluster=config.spec.cluster, settings=config.spec.kubectl
+        )
         # The engine's operator install, whose `dependables` the control plane waits for.
         self.operator = _ENGINES[config.engine](self, config, manifest or render(config), kubectl)
         spec = config.spec

@@ -146,7 +146,7 @@ def test_every_problem_is_listed_at_once(tmp_path: Path) -> None:
         "config/production.yaml: pilot.resources.limits.memory: 'lots' is not a Kubernetes "
         "quantity",
         "config/production.yaml: surprise: unknown key (allowed: backend, cluster, "
-        "control_plane, existing_namespaces, injection_namespaces, istio_version, "
+        "control_plane, existing_namespaces, injection_namespaces, istio_version, kubectl, "
         "namespace_labels, operator, pilot, proxy, sail_operator, tracing)",
     ]
 
