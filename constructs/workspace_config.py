@@ -556,10 +556,15 @@ def _injection_namespaces_are_not_istio_s(
     istio = _istio_namespaces(istio_version, operator, sail_operator, control_plane)
     clash = [name for name in injection_namespaces if name in istio]
     if clash:
+        sail = VERSIONS[istio_version].engine is Engine.SAIL_OPERATOR
+        keys = (
+            "the Sail Operator install (sail_operator.namespace or control_plane.namespace)"
+            if sail
+            else "the operator install (operator.namespace or operator.watched_namespaces)"
+        )
         raise PydanticCustomError(
             "namespace_clash",
-            "{clash} already created by the Istio install (the operator's namespace or the "
-            "control plane's); Istio's own namespaces are not injected",
+            f"{{clash}} already created by {keys}; Istio's own namespaces are not injected",
             {"path": "injection_namespaces", "clash": repr(clash)},
         )
 

@@ -146,8 +146,8 @@ def test_old_versions_keep_their_defaults(workspace: Workspace) -> None:
         (
             "injection_namespaces: [sail-operator]",
             "config/mesh.yaml: injection_namespaces: ['sail-operator'] already created by the "
-            "Istio install (the operator's namespace or the control plane's); Istio's own "
-            "namespaces are not injected",
+            "Sail Operator install (sail_operator.namespace or control_plane.namespace); Istio's "
+            "own namespaces are not injected",
         ),
     ],
 )
