@@ -24,6 +24,7 @@ from cdktf_cdktf_provider_null.resource import Resource
 from constructs.istio_releases import SAIL_OPERATOR_RELEASES, SailOperatorRelease
 from constructs.sail_operator import SailOperatorInstall, SailOperatorInstallProps
 from tests.conftest import ROOT
+from tests.test_provider_modules import python
 
 Objects = dict[tuple[str, str, str], dict[str, Any]]
 
@@ -484,3 +485,37 @@ def test_the_release_lists_the_istio_versions_its_operator_installs() -> None:
     installable = [e["version"] for e in entries if "version" in e and not e.get("eol")]
     assert list(RELEASE.istio_versions) == installable
     assert len(installable) == 22
+
+
+# --- The provider fast path --------------------------------------------------------------------
+_SYNTH_ALONE = """
+from constructs.provider_modules import install
+install()
+import json, sys
+import cdktf
+from cdktf_cdktf_provider_kubernetes.provider import KubernetesProvider
+from constructs.istio_releases import SAIL_OPERATOR_RELEASES
+from constructs.sail_operator import SailOperatorInstall, SailOperatorInstallProps
+release = SAIL_OPERATOR_RELEASES["1.30.3"]
+stack = cdktf.TerraformStack(cdktf.Testing.app(), "test")
+KubernetesProvider(stack, "kubernetes")
+SailOperatorInstall(stack, "sail_operator", SailOperatorInstallProps(
+    release=release, image=release.image, resource_requests=release.default_resource_requests,
+    resource_limits=release.default_resource_limits))
+loaded = sorted(m.split(".")[1] for m in sys.modules if m.count(".") == 1 and
+                m.startswith("cdktf_cdktf_provider_kubernetes."))
+print(json.dumps({"loaded": loaded, "synth": json.loads(cdktf.Testing.synth(stack))}))
+"""
+
+
+def test_the_fast_path_loads_the_rbac_modules_and_synthesizes_what_plain_imports_do() -> None:
+    # Role and RoleBinding are the first namespaced RBAC kinds in the app; their provider
+    # modules must load one by one like the others (constructs/provider_modules.py).
+    fast, plain = (python(["-c", _SYNTH_ALONE], plain=p) for p in (False, True))
+    assert fast.returncode == 0, fast.stderr
+    assert plain.returncode == 0, plain.stderr
+    fast_out, plain_out = (json.loads(r.stdout.splitlines()[-1]) for r in (fast, plain))
+    assert fast_out["synth"] == plain_out["synth"]
+    assert {"role_v1", "role_binding_v1"} <= set(fast_out["loaded"])
+    assert "secret_v1" not in fast_out["loaded"]
+    assert "secret_v1" in plain_out["loaded"]
