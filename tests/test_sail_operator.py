@@ -24,12 +24,24 @@ from cdktf_cdktf_provider_null.resource import Resource
 from constructs.istio_releases import SAIL_OPERATOR_RELEASES, SailOperatorRelease
 from constructs.sail_operator import SailOperatorInstall, SailOperatorInstallProps
 from tests.conftest import ROOT
+
+# The conversion's common parts, and the upstream checkout, as the Istio Operator's tests use them.
+from tests.test_istio_operator import (
+    _KINDS as _OPERATOR_KINDS,
+)
+from tests.test_istio_operator import (
+    _MAPS,
+    _TERRAFORM_ONLY,
+    SHARED_UPSTREAM,
+    _camel,
+    load_yaml_docs,
+    objects_by_key,
+)
 from tests.test_provider_modules import python
 
 Objects = dict[tuple[str, str, str], dict[str, Any]]
 
 DATA = ROOT / "tests" / "data"
-SHARED_UPSTREAM = ROOT.parent / "shared" / "upstream"
 RELEASE = SAIL_OPERATOR_RELEASES["1.30.3"]
 RENDER = DATA / "sail-operator-chart-1.30.3.yaml"
 
@@ -66,17 +78,10 @@ def synth(stack: TerraformStack) -> dict[str, Any]:
 
 # --- Terraform JSON back to Kubernetes objects -------------------------------------------------
 _KINDS = {
-    "kubernetes_namespace_v1": ("v1", "Namespace"),
-    "kubernetes_service_account_v1": ("v1", "ServiceAccount"),
-    "kubernetes_cluster_role_v1": ("rbac.authorization.k8s.io/v1", "ClusterRole"),
-    "kubernetes_cluster_role_binding_v1": ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"),
+    **_OPERATOR_KINDS,
     "kubernetes_role_v1": ("rbac.authorization.k8s.io/v1", "Role"),
     "kubernetes_role_binding_v1": ("rbac.authorization.k8s.io/v1", "RoleBinding"),
-    "kubernetes_service_v1": ("v1", "Service"),
-    "kubernetes_deployment_v1": ("apps/v1", "Deployment"),
 }
-# Arguments of the Terraform resource, not fields of the Kubernetes object.
-_TERRAFORM_ONLY = {"depends_on", "wait_for_rollout", "timeouts", "lifecycle", "provider"}
 # The provider names repeated blocks in the singular, and spells two acronyms as words.
 _PLURALS = {
     "container": "containers",
@@ -88,17 +93,10 @@ _PLURALS = {
     "node_selector_term": "nodeSelectorTerms",
 }
 _ACRONYMS = {"non_resource_urls": "nonResourceURLs", "downward_api": "downwardAPI"}
-# String maps: their keys are data (label names, resource names), kept as they are.
-_MAPS = {"labels", "annotations", "match_labels", "limits", "requests"}
 # The provider takes these integers as strings and parses them before sending them; a file mode
 # as an octal string.
 _INT_STRINGS = {"replicas", "target_port", "port"}
 _OCTAL_STRINGS = {"default_mode"}
-
-
-def _camel(key: str) -> str:
-    first, *rest = key.split("_")
-    return first + "".join(part.title() for part in rest)
 
 
 def _to_k8s(value: Any, maps: set[str]) -> Any:
@@ -137,14 +135,6 @@ def k8s_objects(stack: dict[str, Any]) -> Objects:
             assert key not in objects, f"{key} is defined twice"
             objects[key] = obj
     return objects
-
-
-def load_yaml_docs(path: Path) -> list[dict[str, Any]]:
-    return [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
-
-
-def objects_by_key(docs: list[dict[str, Any]]) -> Objects:
-    return {(d["kind"], d["metadata"].get("namespace", ""), d["metadata"]["name"]): d for d in docs}
 
 
 def expected_objects() -> Objects:
