@@ -25,10 +25,23 @@ from constructs.istio_releases import SAIL_OPERATOR_RELEASES, SailOperatorReleas
 from constructs.sail_operator import SailOperatorInstall, SailOperatorInstallProps
 from tests.conftest import ROOT
 
+# The conversion's common parts, and the upstream checkout, as the Istio Operator's tests use them.
+from tests.test_istio_operator import (
+    _KINDS as _OPERATOR_KINDS,
+)
+from tests.test_istio_operator import (
+    _MAPS,
+    _TERRAFORM_ONLY,
+    SHARED_UPSTREAM,
+    _camel,
+    load_yaml_docs,
+    objects_by_key,
+)
+from tests.test_provider_modules import python
+
 Objects = dict[tuple[str, str, str], dict[str, Any]]
 
 DATA = ROOT / "tests" / "data"
-SHARED_UPSTREAM = ROOT.parent / "shared" / "upstream"
 RELEASE = SAIL_OPERATOR_RELEASES["1.30.3"]
 RENDER = DATA / "sail-operator-chart-1.30.3.yaml"
 
@@ -65,17 +78,10 @@ def synth(stack: TerraformStack) -> dict[str, Any]:
 
 # --- Terraform JSON back to Kubernetes objects -------------------------------------------------
 _KINDS = {
-    "kubernetes_namespace_v1": ("v1", "Namespace"),
-    "kubernetes_service_account_v1": ("v1", "ServiceAccount"),
-    "kubernetes_cluster_role_v1": ("rbac.authorization.k8s.io/v1", "ClusterRole"),
-    "kubernetes_cluster_role_binding_v1": ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"),
+    **_OPERATOR_KINDS,
     "kubernetes_role_v1": ("rbac.authorization.k8s.io/v1", "Role"),
     "kubernetes_role_binding_v1": ("rbac.authorization.k8s.io/v1", "RoleBinding"),
-    "kubernetes_service_v1": ("v1", "Service"),
-    "kubernetes_deployment_v1": ("apps/v1", "Deployment"),
 }
-# Arguments of the Terraform resource, not fields of the Kubernetes object.
-_TERRAFORM_ONLY = {"depends_on", "wait_for_rollout", "timeouts", "lifecycle", "provider"}
 # The provider names repeated blocks in the singular, and spells two acronyms as words.
 _PLURALS = {
     "container": "containers",
@@ -87,17 +93,10 @@ _PLURALS = {
     "node_selector_term": "nodeSelectorTerms",
 }
 _ACRONYMS = {"non_resource_urls": "nonResourceURLs", "downward_api": "downwardAPI"}
-# String maps: their keys are data (label names, resource names), kept as they are.
-_MAPS = {"labels", "annotations", "match_labels", "limits", "requests"}
 # The provider takes these integers as strings and parses them before sending them; a file mode
 # as an octal string.
 _INT_STRINGS = {"replicas", "target_port", "port"}
 _OCTAL_STRINGS = {"default_mode"}
-
-
-def _camel(key: str) -> str:
-    first, *rest = key.split("_")
-    return first + "".join(part.title() for part in rest)
 
 
 def _to_k8s(value: Any, maps: set[str]) -> Any:
@@ -136,14 +135,6 @@ def k8s_objects(stack: dict[str, Any]) -> Objects:
             assert key not in objects, f"{key} is defined twice"
             objects[key] = obj
     return objects
-
-
-def load_yaml_docs(path: Path) -> list[dict[str, Any]]:
-    return [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
-
-
-def objects_by_key(docs: list[dict[str, Any]]) -> Objects:
-    return {(d["kind"], d["metadata"].get("namespace", ""), d["metadata"]["name"]): d for d in docs}
 
 
 def expected_objects() -> Objects:
@@ -484,3 +475,37 @@ def test_the_release_lists_the_istio_versions_its_operator_installs() -> None:
     installable = [e["version"] for e in entries if "version" in e and not e.get("eol")]
     assert list(RELEASE.istio_versions) == installable
     assert len(installable) == 22
+
+
+# --- The provider fast path --------------------------------------------------------------------
+_SYNTH_ALONE = """
+from constructs.provider_modules import install
+install()
+import json, sys
+import cdktf
+from cdktf_cdktf_provider_kubernetes.provider import KubernetesProvider
+from constructs.istio_releases import SAIL_OPERATOR_RELEASES
+from constructs.sail_operator import SailOperatorInstall, SailOperatorInstallProps
+release = SAIL_OPERATOR_RELEASES["1.30.3"]
+stack = cdktf.TerraformStack(cdktf.Testing.app(), "test")
+KubernetesProvider(stack, "kubernetes")
+SailOperatorInstall(stack, "sail_operator", SailOperatorInstallProps(
+    release=release, image=release.image, resource_requests=release.default_resource_requests,
+    resource_limits=release.default_resource_limits))
+loaded = sorted(m.split(".")[1] for m in sys.modules if m.count(".") == 1 and
+                m.startswith("cdktf_cdktf_provider_kubernetes."))
+print(json.dumps({"loaded": loaded, "synth": json.loads(cdktf.Testing.synth(stack))}))
+"""
+
+
+def test_the_fast_path_loads_the_rbac_modules_and_synthesizes_what_plain_imports_do() -> None:
+    # Role and RoleBinding are the first namespaced RBAC kinds in the app; their provider
+    # modules must load one by one like the others (constructs/provider_modules.py).
+    fast, plain = (python(["-c", _SYNTH_ALONE], plain=p) for p in (False, True))
+    assert fast.returncode == 0, fast.stderr
+    assert plain.returncode == 0, plain.stderr
+    fast_out, plain_out = (json.loads(r.stdout.splitlines()[-1]) for r in (fast, plain))
+    assert fast_out["synth"] == plain_out["synth"]
+    assert {"role_v1", "role_binding_v1"} <= set(fast_out["loaded"])
+    assert "secret_v1" not in fast_out["loaded"]
+    assert "secret_v1" in plain_out["loaded"]
