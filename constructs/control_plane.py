@@ -88,8 +88,13 @@ def _scratch() -> Path:
 
 
 def _materialize(manifest: RenderedManifest) -> Path:
-    path = _scratch() / manifest.sha1 / "istio-operator.yaml"
+    return materialize(manifest.data, manifest.sha1, "istio-operator.yaml")
+
+
+def materialize(data: bytes, sha1: str, filename: str) -> Path:
+    """A file holding `data` (whose sha1 is `sha1`) for a TerraformAsset, written once per synth."""
+    path = _scratch() / sha1 / filename
     if not path.exists():
-        path.parent.mkdir(parents=True)
-        path.write_bytes(manifest.data)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
     return path

@@ -37,8 +37,13 @@ from constructs.istio_operator_manifest import ManifestError, RenderedManifest, 
 from constructs.synthesized import read_stack, resources, synthesized_stacks
 from constructs.workspace_config import ConfigError, WorkspaceConfig, load_file
 
-APPLY = "apply"
-DIFF = "diff"
+# Each apply action of the step script, and the diff action that asks what it would change:
+# kubectl diff as the apply applies, client-side or server-side with the same field manager.
+DIFF_OF = {
+    "apply": "diff",
+    "apply-server-side": "diff-server-side",
+    "apply-crds": "diff-server-side",  # the wait that follows changes nothing
+}
 # A step that neither answers nor fails (a black-holed API server) must not hang a CI job.
 TIMEOUT_SECONDS = 300
 _REFERENCE = re.compile(r"\$\{(self|var)\.([A-Za-z0-9_-]+)(?:\.([A-Za-z0-9_]+))?\}")
@@ -84,9 +89,9 @@ def diff_steps(stack: dict[str, Any], environ: Mapping[str, str] | None = None) 
             if local is None or local.get("when") == "destroy":
                 continue
             interpreter = local.get("interpreter") or []
-            if not interpreter or interpreter[-1] != APPLY:
+            if not interpreter or interpreter[-1] not in DIFF_OF:
                 continue
-            argv = [*interpreter[:-1], DIFF, local["command"]]
+            argv = [*interpreter[:-1], DIFF_OF[interpreter[-1]], local["command"]]
             environment = local.get("environment") or {}
             yield Step(
                 address,

@@ -74,13 +74,13 @@ def validate(root: Path) -> tuple[list[WorkspaceConfig], dict[str, RenderedManif
     The renderings are returned so the stacks use exactly what was checked.
     """
     configs = load_all(root / "config", root)
-    problems = []
+    problems: list[str] = []
     manifests = {}
     for config in configs:
         try:
             manifests[config.name] = render(config)
         except ManifestError as exc:
-            problems.append(f"{config.source}: {exc}")
+            problems.extend(f"{config.source}: {problem}" for problem in exc.problems)
     if problems:
         raise ConfigError(problems)
     return configs, manifests

@@ -37,6 +37,12 @@ class Action(StrEnum):
     WAIT_ESTABLISHED = "wait-established"
     DELETE_CRD = "delete-crd"
     DELETE_ISTIOOPERATOR = "delete-istiooperator"
+    # The Sail Operator engine.
+    REFUSE_ISTIOOPERATOR = "refuse-istiooperator"
+    APPLY_SERVER_SIDE = "apply-server-side"
+    APPLY_CRDS = "apply-crds"
+    DELETE_ISTIO = "delete-istio"
+    DELETE_CRDS = "delete-crds"
 
 
 def target_triggers(cluster: Cluster) -> dict[str, str]:

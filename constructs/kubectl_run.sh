@@ -220,6 +220,14 @@ crd_name() {
   kube get customresourcedefinition "$1" --ignore-not-found -o name --request-timeout=60s
 }
 
+# Every IstioOperator as NAMESPACE/NAME, separated by spaces; call it as `x=$(...)` too.
+istiooperators_left() {
+  found=$(kube get istiooperators.install.istio.io --all-namespaces \
+    -o 'custom-columns=NAMESPACE:.metadata.namespace,NAME:.metadata.name' --no-headers \
+    --request-timeout=60s)
+  printf '%s' "$found" | tr -s ' \n' '/ '
+}
+
 case $action in
   apply)
     kube_last apply -f - <"$argument"
@@ -232,11 +240,9 @@ case $action in
     # its finalizer forever: the CRD would hang in Terminating. Stop while one is left instead.
     crd=$(crd_name "$argument")
     if [ -n "$crd" ]; then
-      left=$(kube get istiooperators.install.istio.io --all-namespaces \
-        -o 'custom-columns=NAMESPACE:.metadata.namespace,NAME:.metadata.name' --no-headers \
-        --request-timeout=60s)
+      left=$(istiooperators_left)
       if [ -n "$left" ]; then
-        fail "not deleting CRD $argument: IstioOperators remain ($(printf '%s' "$left" | tr -s ' \n' '/ ')); delete them while an operator still runs, then destroy again"
+        fail "not deleting CRD $argument: IstioOperators remain ($left); delete them while an operator still runs, then destroy again"
       fi
       kube_last delete customresourcedefinition "$argument" --ignore-not-found --wait=true --timeout=300s
     fi
@@ -261,18 +267,102 @@ case $action in
     kube_last delete istiooperators.install.istio.io "$name" --namespace "$namespace" \
       --ignore-not-found --wait=true "--timeout=${timeout}s"
     ;;
-  diff)
+  diff | diff-server-side)
     # The drift check (constructs/drift.py), not a provisioner: what applying ARGUMENT would
-    # change, as kubectl computes it with dry-run requests only. kubectl diff exits 0 when nothing
-    # would, 1 when something would, above 1 when it could not tell; so does this step (2).
-    # KUBECTL_EXTERNAL_DIFF is dropped so those codes and the output are `diff -u -N`'s.
+    # change, as kubectl computes it with dry-run requests only; diff-server-side for what
+    # apply-server-side and apply-crds apply, with the same field manager. kubectl diff exits 0
+    # when nothing would, 1 when something would, above 1 when it could not tell; so does this
+    # step (2). KUBECTL_EXTERNAL_DIFF is dropped so those codes and the output are `diff -u -N`'s.
     unset KUBECTL_EXTERNAL_DIFF
     status=0
-    kube diff -f - <"$argument" || status=$?
+    if [ "$action" = diff ]; then
+      kube diff -f - <"$argument" || status=$?
+    else
+      kube diff --server-side --field-manager=istio-cdktf --force-conflicts -f - <"$argument" ||
+        status=$?
+    fi
     case $status in
       0 | 1) exit "$status" ;;
       *) exit 2 ;;
     esac
+    ;;
+  refuse-istiooperator)
+    # The migration guard of the Sail engine, run before its first step: a Sail control plane
+    # beside a running IstioOperator install would render the same istiod, webhooks and
+    # ConfigMaps and fight it. ARGUMENT is unused.
+    crd=$(crd_name istiooperators.install.istio.io)
+    if [ -n "$crd" ]; then
+      left=$(istiooperators_left)
+      if [ -n "$left" ]; then
+        fail "not installing the Sail Operator: IstioOperators remain ($left), and two control planes would fight. Remove the old one first: set istio_version back to 1.23.6 and apply (the operator returns), then remove the control plane with 'terraform -chdir=cdktf.out/stacks/<workspace> destroy -target=terraform_data.control_plane_removal', which waits until istiod is gone; then set the Sail version and apply again, and restart the workloads of injected namespaces (README: Moving from 1.23.6)"
+      fi
+    fi
+    ;;
+  apply-server-side)
+    # Server-side: the Istio CRDs are larger than the 256 KiB last-applied annotation of a
+    # client-side apply. Forced: the stack owns these objects, including fields an earlier
+    # install (Istio 1.23's own CRDs) or a hand edit set.
+    kube_last apply --server-side --field-manager=istio-cdktf --force-conflicts -f - <"$argument"
+    ;;
+  apply-crds)
+    # ARGUMENT is a file of CRDs: applied as above, then waited for until every one is
+    # Established, so nothing later meets an unknown kind.
+    kube apply --server-side --field-manager=istio-cdktf --force-conflicts -f - <"$argument"
+    kube_last wait --for=condition=Established --timeout=120s -f - <"$argument"
+    ;;
+  delete-istio)
+    # ARGUMENT is NAME/TIMEOUT_SECONDS of a cluster-scoped sailoperator.io Istio. The Istio has
+    # no finalizer, so a plain delete returns before istiod is uninstalled; the foreground
+    # cascade makes it wait for its IstioRevision, whose finalizer uninstalls istiod while the
+    # operator still runs. The wait afterwards covers a revision the cascade did not reach.
+    name=${argument%%/*}
+    timeout=${argument#*/}
+    if [ -z "$name" ] || [ -z "$timeout" ] || [ "$name" = "$argument" ]; then
+      fail "delete-istio needs NAME/TIMEOUT_SECONDS, got '$argument'"
+    fi
+    crd=$(crd_name istios.sailoperator.io)
+    if [ -z "$crd" ]; then
+      echo "istio-kubectl: CRD istios.sailoperator.io is absent; no Istio to delete"
+      exit 0
+    fi
+    # The IstioRevisionTag `default` the stack adds for a differently named Istio goes first.
+    tag=$(kube get istiorevisiontags.sailoperator.io default --ignore-not-found \
+      -o 'jsonpath={.spec.targetRef.name}' --request-timeout=60s)
+    if [ -n "$tag" ] && [ "$tag" = "$name" ]; then
+      kube delete istiorevisiontags.sailoperator.io default --ignore-not-found --wait=true \
+        "--timeout=${timeout}s"
+    fi
+    kube delete istios.sailoperator.io "$name" --ignore-not-found --cascade=foreground \
+      --wait=true "--timeout=${timeout}s"
+    # An InPlace Istio's revision has the Istio's name (the stack never sets RevisionBased).
+    revision=$(kube get istiorevisions.sailoperator.io "$name" --ignore-not-found -o name \
+      --request-timeout=60s)
+    if [ -n "$revision" ]; then
+      kube_last wait --for=delete "$revision" "--timeout=${timeout}s"
+    fi
+    ;;
+  delete-crds)
+    # ARGUMENT is CRD names separated by spaces. Deleting a CRD deletes every resource of its
+    # kind: Istio's traffic rules, or a Sail resource whose finalizer would then hang with no
+    # operator left. Stop while any remain; delete the CRDs that exist only when none do.
+    set -f # the names are split on spaces, never globbed
+    # shellcheck disable=SC2086
+    existing=$(kube get customresourcedefinition $argument --ignore-not-found -o name \
+      --request-timeout=60s)
+    set +f
+    if [ -z "$existing" ]; then
+      echo "istio-kubectl: none of these CRDs exist; nothing to delete"
+      exit 0
+    fi
+    kinds=$(printf '%s\n' "$existing" | sed 's|^[^/]*/||' | paste -s -d , -)
+    left=$(kube get "$kinds" --all-namespaces -o name --request-timeout=60s)
+    if [ -n "$left" ]; then
+      fail "not deleting the CRDs: resources of their kinds remain ($(printf '%s' "$left" | head -n 10 | paste -s -d ' ' -)); delete or move them, then destroy again"
+    fi
+    set -f
+    # shellcheck disable=SC2086
+    kube_last delete customresourcedefinition $(printf '%s\n' "$existing" | sed 's|^[^/]*/||') \
+      --ignore-not-found --wait=true --timeout=300s
     ;;
   *)
     fail "unknown action '$action'"

@@ -31,7 +31,16 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
-IstioVersion = Literal["1.7.3", "1.23.6"]
+from constructs.istio_releases import (
+    SAIL_APIS,
+    SAIL_OPERATOR_RELEASES,
+    VERSIONS,
+    Engine,
+    SailOperatorRelease,
+)
+
+# Every key of VERSIONS (tests check they agree): the engine follows from the version.
+IstioVersion = Literal["1.7.3", "1.23.6", "1.29.6", "1.30.3"]
 
 
 def override_env(workspace: str) -> tuple[str, str]:
@@ -100,6 +109,10 @@ _LABEL_KEY = re.compile(
 )
 _IMAGE_HUB = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
 _IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+# A whole reference: repository, optional tag, optional digest.
+_IMAGE = re.compile(
+    _IMAGE_HUB.pattern[:-1] + r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?$"
+)
 
 
 def _check(pattern: re.Pattern[str], kind: str, max_len: int) -> AfterValidator:
@@ -120,6 +133,9 @@ LabelValue = Annotated[StrictStr, _check(_LABEL_VALUE, "a Kubernetes label value
 LabelKey = Annotated[StrictStr, _check(_LABEL_KEY, "a Kubernetes label key", 253 + 1 + 63)]
 ImageHub = Annotated[StrictStr, _check(_IMAGE_HUB, "an image registry/repository prefix", 255)]
 ImageTag = Annotated[StrictStr, _check(_IMAGE_TAG, "an image tag", 128)]
+ImageRef = Annotated[
+    StrictStr, _check(_IMAGE, "an image reference (repository[:tag][@digest])", 512)
+]
 NonEmptyStr = Annotated[StrictStr, Field(min_length=1)]
 
 
@@ -222,11 +238,16 @@ class Operator(_Strict):
 
 
 class ControlPlane(_Strict):
-    """The IstioOperator custom resource this workspace applies."""
+    """The custom resource this workspace applies: an IstioOperator, or Sail's `Istio`.
 
-    name: DnsSubdomain = "default-istiocontrolplane"
+    `name` and `profile` default per engine (WorkspaceConfig.control_plane_name and .profile):
+    `default-istiocontrolplane` and `minimal` for the Istio Operator; `default` and `default`
+    on Sail, which has no `minimal` and labels injection only for the revision named `default`.
+    """
+
+    name: DnsSubdomain | None = None
     namespace: DnsLabel = "istio-system"
-    profile: Literal["minimal", "default", "demo", "empty", "remote", "preview"] = "minimal"
+    profile: Literal["minimal", "default", "demo", "empty", "remote", "preview"] | None = None
     # How long destroy waits for the operator to remove the control plane (its finalizer).
     delete_timeout_seconds: Annotated[int, Field(ge=30, le=3600)] = 600
 
@@ -257,6 +278,8 @@ class Pilot(_Strict):
 
 
 class Proxy(_Strict):
+    # Sail versions only; None: on. Off writes ENABLE_NATIVE_SIDECARS "false" for the mesh.
+    native_sidecars: StrictBool | None = None
     hold_application_until_proxy_starts: StrictBool = True
     # Sidecar lifecycle commands (exec form, never run through a shell by Kubernetes itself).
     # postStart is the blog's: wait for the proxy. preStop keeps the blog's idea, holding the
@@ -274,21 +297,13 @@ class Proxy(_Strict):
         "do sleep 1; done",
     ]
 
-    @model_validator(mode="after")
-    def _hold_keeps_pilot_agent_wait(self) -> Proxy:
-        # Any sidecar lifecycle replaces the injector's own `pilot-agent wait` postStart hook
-        # (Istio 1.7 through 1.23), so holding the application needs that hook written here.
-        lifecycle = self.post_start_command is not None or self.pre_stop_command is not None
-        waits = (self.post_start_command or [])[:2] == ["pilot-agent", "wait"]
-        if self.hold_application_until_proxy_starts and lifecycle and not waits:
-            raise PydanticCustomError(
-                "hold_needs_wait",
-                "{value} must start with pilot-agent wait while "
-                "hold_application_until_proxy_starts is true: a sidecar lifecycle replaces "
-                "Istio's own postStart hook, so the application would no longer wait for the proxy",
-                {"path": "proxy.post_start_command", "value": repr(self.post_start_command)},
-            )
-        return self
+
+class SailOperator(_Strict):
+    """The Sail Operator install (Sail versions); defaults are the chart's."""
+
+    image: ImageRef | None = None  # None: the chart's, quay.io/sail-dev/sail-operator:<release>
+    namespace: DnsLabel = "sail-operator"
+    resources: Resources | None = None  # None: the chart's (10m/64Mi requests, 500m/1024Mi limits)
 
 
 # --- kubectl for the provisioners --------------------------------------------------------------
@@ -377,6 +392,7 @@ class WorkspaceFile(_Strict):
     tracing: Tracing = Tracing()
     pilot: Pilot = Pilot()
     proxy: Proxy = Proxy()
+    sail_operator: SailOperator = SailOperator()
     kubectl: KubectlSettings = KubectlSettings()
     injection_namespaces: Annotated[list[DnsLabel], AfterValidator(_no_repeats)] = []
     # Extra labels for namespaces in injection_namespaces. The stack owns those namespaces, so
@@ -408,7 +424,115 @@ class WorkspaceFile(_Strict):
         return spec
 
 
-def _control_plane_is_watched(operator: Operator, control_plane: ControlPlane) -> None:
+def _settings_fit_the_engine(
+    istio_version: str,
+    operator: Operator,
+    sail_operator: SailOperator,
+    control_plane: ControlPlane,
+    proxy: Proxy,
+) -> None:
+    """Settings that belong to the other engine, or that the Sail engine gives another meaning."""
+    sail = VERSIONS[istio_version].engine is Engine.SAIL_OPERATOR
+    sail_versions = ", ".join(v for v, s in VERSIONS.items() if s.engine is Engine.SAIL_OPERATOR)
+    native = sail and proxy.native_sidecars is not False
+    path, message = "", ""
+    if sail and "watched_namespaces" in operator.model_fields_set:
+        path = "operator.watched_namespaces"
+        message = (
+            f"has no meaning for istio_version {istio_version}: the Sail Operator watches every "
+            "namespace; remove it"
+        )
+    elif sail and operator.model_fields_set:
+        path = "operator"
+        message = (
+            f"configures the in-cluster Istio Operator of 1.23.6 and older; istio_version "
+            f"{istio_version} is installed by the Sail Operator: use sail_operator (image, "
+            "namespace, resources) instead"
+        )
+    elif sail and control_plane.profile == "minimal":
+        path = "control_plane.profile"
+        message = (
+            f"'minimal' is not a profile on istio_version {istio_version}: the Sail Operator "
+            "installs only istiod, so profile 'default' gives what 'minimal' gave; write "
+            "profile: default, or leave profile out"
+        )
+    elif sail and sail_operator.namespace == control_plane.namespace:
+        path = "sail_operator.namespace"
+        message = (
+            f"{sail_operator.namespace!r} is also control_plane.namespace; the stack creates "
+            "both namespaces, so they must differ"
+        )
+    elif not sail and sail_operator.model_fields_set:
+        path = "sail_operator"
+        message = (
+            f"applies only to Sail versions ({sail_versions}); istio_version {istio_version} is "
+            "installed by the in-cluster Istio Operator: use operator"
+        )
+    elif not sail and "native_sidecars" in proxy.model_fields_set:
+        path = "proxy.native_sidecars"
+        message = (
+            f"applies only to Sail versions ({sail_versions}); istio_version {istio_version} "
+            "injects classic sidecars, sequenced by the hold and lifecycle settings"
+        )
+    elif native:
+        for key in ("post_start_command", "pre_stop_command"):
+            if key in proxy.model_fields_set and getattr(proxy, key) is not None:
+                path = f"proxy.{key}"
+                message = (
+                    "sets a sidecar lifecycle while native sidecars are on (the default on "
+                    f"{istio_version}): the proxy then starts before and stops after the "
+                    "application by itself, and a lifecycle would replace Istio's own drain "
+                    "hook; remove it, or set proxy.native_sidecars: false for the blog's hooks"
+                )
+                break
+        else:
+            if not proxy.hold_application_until_proxy_starts:
+                path = "proxy.hold_application_until_proxy_starts"
+                message = (
+                    "false has no effect while native sidecars are on (the default on "
+                    f"{istio_version}): the proxy always starts before the application; remove "
+                    "it, or set proxy.native_sidecars: false"
+                )
+    if path:
+        # The message as the template (it has no braces), so no ctx value gets cut.
+        raise PydanticCustomError("engine_setting", message, {"path": path})
+
+
+def _hold_keeps_pilot_agent_wait(istio_version: str, proxy: Proxy) -> None:
+    # Any sidecar lifecycle replaces the injector's own `pilot-agent wait` postStart hook
+    # (classic sidecars, Istio 1.7 onwards), so holding the application needs that hook written
+    # here. Native sidecars write no lifecycle (_settings_fit_the_engine).
+    if (
+        VERSIONS[istio_version].engine is Engine.SAIL_OPERATOR
+        and proxy.native_sidecars is not False
+    ):
+        return
+    lifecycle = proxy.post_start_command is not None or proxy.pre_stop_command is not None
+    waits = (proxy.post_start_command or [])[:2] == ["pilot-agent", "wait"]
+    if proxy.hold_application_until_proxy_starts and lifecycle and not waits:
+        raise PydanticCustomError(
+            "hold_needs_wait",
+            "{value} must start with pilot-agent wait while "
+            "hold_application_until_proxy_starts is true: a sidecar lifecycle replaces "
+            "Istio's own postStart hook, so the application would no longer wait for the proxy",
+            {"path": "proxy.post_start_command", "value": repr(proxy.post_start_command)},
+        )
+
+
+def _istio_namespaces(
+    istio_version: str, operator: Operator, sail_operator: SailOperator, control_plane: ControlPlane
+) -> list[str]:
+    """The namespaces the engine's install creates."""
+    if VERSIONS[istio_version].engine is Engine.SAIL_OPERATOR:
+        return [sail_operator.namespace, control_plane.namespace]
+    return [operator.namespace, *operator.watched_namespaces]
+
+
+def _control_plane_is_watched(
+    istio_version: str, operator: Operator, control_plane: ControlPlane
+) -> None:
+    if VERSIONS[istio_version].engine is not Engine.ISTIO_OPERATOR:
+        return  # the Sail Operator watches the whole cluster
     if control_plane.namespace not in operator.watched_namespaces:
         raise PydanticCustomError(
             "unwatched_namespace",
@@ -423,15 +547,24 @@ def _control_plane_is_watched(operator: Operator, control_plane: ControlPlane) -
 
 
 def _injection_namespaces_are_not_istio_s(
-    operator: Operator, injection_namespaces: list[str]
+    istio_version: str,
+    operator: Operator,
+    sail_operator: SailOperator,
+    control_plane: ControlPlane,
+    injection_namespaces: list[str],
 ) -> None:
-    istio = {operator.namespace, *operator.watched_namespaces}
+    istio = _istio_namespaces(istio_version, operator, sail_operator, control_plane)
     clash = [name for name in injection_namespaces if name in istio]
     if clash:
+        sail = VERSIONS[istio_version].engine is Engine.SAIL_OPERATOR
+        keys = (
+            "the Sail Operator install (sail_operator.namespace or control_plane.namespace)"
+            if sail
+            else "the operator install (operator.namespace or operator.watched_namespaces)"
+        )
         raise PydanticCustomError(
             "namespace_clash",
-            "{clash} already created by the operator install (operator.namespace or "
-            "operator.watched_namespaces); Istio's own namespaces are not injected",
+            f"{{clash}} already created by {keys}; Istio's own namespaces are not injected",
             {"path": "injection_namespaces", "clash": repr(clash)},
         )
 
@@ -458,9 +591,17 @@ def _labels_are_for_injection_namespaces(
 
 
 def _existing_namespaces_are_the_stacks(
-    operator: Operator, injection_namespaces: list[str], existing_namespaces: list[str]
+    istio_version: str,
+    operator: Operator,
+    control_plane: ControlPlane,
+    injection_namespaces: list[str],
+    existing_namespaces: list[str],
 ) -> None:
-    ours = [operator.namespace, *operator.watched_namespaces, *injection_namespaces]
+    if VERSIONS[istio_version].engine is Engine.SAIL_OPERATOR:
+        # The Sail Operator's own namespace is always the stack's (sail_operator.namespace).
+        ours = [control_plane.namespace, *injection_namespaces]
+    else:
+        ours = [operator.namespace, *operator.watched_namespaces, *injection_namespaces]
     unknown = [name for name in existing_namespaces if name not in ours]
     if unknown:
         raise PydanticCustomError(
@@ -473,6 +614,8 @@ def _existing_namespaces_are_the_stacks(
 
 # Checks across sections; each runs when every section it names (its parameters) is valid.
 _CROSS_SECTION_CHECKS: tuple[Callable[..., None], ...] = (
+    _settings_fit_the_engine,
+    _hold_keeps_pilot_agent_wait,
     _control_plane_is_watched,
     _injection_namespaces_are_not_istio_s,
     _labels_are_for_injection_namespaces,
@@ -535,6 +678,41 @@ class WorkspaceConfig:
     def operator_tag(self) -> str:
         return self.spec.operator.tag or self.spec.istio_version
 
+    @property
+    def engine(self) -> Engine:
+        return VERSIONS[self.spec.istio_version].engine
+
+    @property
+    def control_plane_name(self) -> str:
+        default = "default" if self.engine is Engine.SAIL_OPERATOR else "default-istiocontrolplane"
+        return self.spec.control_plane.name or default
+
+    @property
+    def profile(self) -> str:
+        default = "default" if self.engine is Engine.SAIL_OPERATOR else "minimal"
+        return self.spec.control_plane.profile or default
+
+    @property
+    def native_sidecars(self) -> bool:
+        """On by default on Sail versions (Istio 1.27+); never written for older ones."""
+        return self.engine is Engine.SAIL_OPERATOR and self.spec.proxy.native_sidecars is not False
+
+    @property
+    def sail_operator_release(self) -> SailOperatorRelease:
+        return SAIL_OPERATOR_RELEASES[SAIL_APIS[self.spec.istio_version].sail_release]
+
+    @property
+    def sail_operator_image(self) -> str:
+        return self.spec.sail_operator.image or self.sail_operator_release.image
+
+    def sail_operator_resources(self) -> tuple[dict[str, str], dict[str, str]]:
+        """Requests and limits: the config's, else the chart's."""
+        resources = self.spec.sail_operator.resources
+        if resources is None:
+            release = self.sail_operator_release
+            return dict(release.default_resource_requests), dict(release.default_resource_limits)
+        return resources.requests.as_dict(), resources.limits.as_dict()
+
 
 # --- Loading -----------------------------------------------------------------------------------
 # A workspace file is a page of settings (about 1 KiB). These bounds keep every careless or
@@ -544,7 +722,7 @@ MAX_FILE_BYTES = 64 * 1024
 MAX_DEPTH = 32  # nesting levels, counted through aliases; the schema itself needs 4
 MAX_VALUES = 2_000  # scalars, lists and mappings, counted as often as aliases repeat them
 WORKSPACE_SUFFIXES = (".yaml", ".yml")
-_CUT = 60  # characters of a value quoted in a message
+_CUT = 80  # characters of a value quoted in a message: a quoted SHA-256 digest (66) fits whole
 _DEEP = f"nested more than {MAX_DEPTH} levels deep"
 _MANY = f"more than {MAX_VALUES} values, aliases expanded; a workspace file has a few dozen"
 
@@ -601,6 +779,7 @@ def _format_error(source: str, err: Mapping[str, Any], model: type[BaseModel]) -
         "repeated",
         "hold_needs_wait",
         "namespace_labels",
+        "engine_setting",
         "kubectl_pins",
     ):
         return f"{source}: {path}: {_custom_message(err['msg'], ctx)}"
@@ -847,7 +1026,7 @@ def _parse(text: str) -> Any:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}: " if mark is not None else ""
         problem = " ".join(str(exc.problem or exc.context).split())
-        raise _Unusable(f"{where}not valid YAML: {_cut(problem, 2 * _CUT)}") from None
+        raise _Unusable(f"{where}not valid YAML: {_cut(problem, 120)}") from None
     finally:
         loader.dispose()
 

@@ -304,22 +304,22 @@ def test_quoted_values_are_cut_to_a_readable_length(tmp_path: Path) -> None:
         f"injection_namespaces: [ads]\nnamespace_labels: {{{long}: {{team: a}}}}\n"
         f"{long}: 1\n"
     )
-    cut = "'" + "x" * 59 + "…"
+    cut = "'" + "x" * 79 + "…"
     problems = problems_of(tmp_path, text)
     assert problems[:2] == [
         f"config/qa.yaml: control_plane.name: {cut} is not a DNS-1123 subdomain",
         f"config/qa.yaml: control_plane.profile: {cut}: Input should be 'minimal', 'default', "
         "'demo', 'empty', 'remote' or 'preview'",
     ]
-    assert problems[2].startswith(f"config/qa.yaml: {'x' * 60}…: unknown key (allowed: ")
+    assert problems[2].startswith(f"config/qa.yaml: {'x' * 80}…: unknown key (allowed: ")
     # The labels check runs beside the field errors: its sections are valid.
     assert problems[3:] == [
-        f"config/qa.yaml: namespace_labels.{'x' * 60}…: {cut} is not in injection_namespaces "
+        f"config/qa.yaml: namespace_labels.{'x' * 80}…: {cut} is not in injection_namespaces "
         "['ads']; only namespaces this stack creates can be labelled here"
     ]
     [labels] = problems_of(tmp_path, MINIMAL_CONFIG + f"namespace_labels: {{{long}: {{}}}}\n")
     assert labels == (
-        f"config/qa.yaml: namespace_labels.{'x' * 60}…: {cut} is not in injection_namespaces "
+        f"config/qa.yaml: namespace_labels.{'x' * 80}…: {cut} is not in injection_namespaces "
         "[]; only namespaces this stack creates can be labelled here"
     )
     [text_value] = problems_of(tmp_path, long)

@@ -23,7 +23,7 @@ def test_field_errors_and_cross_section_problems_are_listed_together(tmp_path: P
         "config/production.yaml: pilot.resources.limits.cpu: '100x' is not a Kubernetes quantity",
         "config/production.yaml: surprise: unknown key (allowed: backend, cluster, "
         "control_plane, existing_namespaces, injection_namespaces, istio_version, kubectl, "
-        "namespace_labels, operator, pilot, proxy, tracing)",
+        "namespace_labels, operator, pilot, proxy, sail_operator, tracing)",
         "config/production.yaml: control_plane.namespace: 'mesh' is not in "
         "operator.watched_namespaces ['istio-system']: the operator would never see the "
         "IstioOperator",

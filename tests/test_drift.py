@@ -9,6 +9,7 @@ cluster target the apply steps use.
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from constructs.drift import main as drift_main
 from constructs.istio_operator_manifest import render
 from constructs.workspace_config import load_file
 from tests import test_kubectl_provision_e2e as provision
+from tests import test_sail_e2e as e2e_sail
 from tests import test_terraform_e2e as e2e
 from tests.conftest import ROOT
 from tests.test_kubectl_provision_e2e import Mirror, runner_path, settings_yaml
@@ -241,6 +243,26 @@ def test_a_named_workspace_is_validated_alone(
     result = in_process(drift, capsys, "production")
     assert result.returncode == 2
     assert "config/production.yaml: pilot.resources.requests.cpu: '500x'" in result.stderr
+
+
+def test_a_sail_workspace_is_diffed_server_side_as_it_is_applied(
+    drift: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copy(ROOT / "tests/data/sail-1.30.3.yaml", drift.project / "config/sail.yaml")
+    drift.workdir.env["KUBECTL_DIFF_DRIFT"] = "Istio"
+    result = in_process(drift, capsys, "sail")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout.startswith(
+        "sail: drift in null_resource.istio; applying it again would change:\n"
+    )
+    calls = drift.calls()
+    # The CRDs (not their wait, nor the IstioOperator guard), then the Istio: both as the apply
+    # steps apply them, server-side with the stack's field manager.
+    server_side = ["--server-side", "--field-manager=istio-cdktf", "--force-conflicts"]
+    assert [c.verb for c in calls] == [["diff", *server_side, "-f", "-"]] * 2
+    assert calls[0].stdin == e2e_sail.shipped_crds()
+    assert calls[1].stdin == rendered(drift, "sail")
+    assert b"kind: Istio\n" in calls[1].stdin
 
 
 # --- the same target and bytes as the apply steps Terraform ran ---------------------------------

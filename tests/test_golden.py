@@ -26,10 +26,15 @@ def blog() -> WorkspaceConfig:
     return dataclasses.replace(config, name="blog")
 
 
+def sail() -> WorkspaceConfig:
+    config = load_file(ROOT / "tests/data/sail-1.30.3.yaml", ROOT, environ={})
+    return dataclasses.replace(config, name="sail")
+
+
 @pytest.fixture(scope="module")
 def outdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("golden")
-    build_app([shipped("staging"), shipped("production"), blog()], str(out)).synth()
+    build_app([shipped("staging"), shipped("production"), blog(), sail()], str(out)).synth()
     return out
 
 
@@ -52,9 +57,17 @@ def compare(actual: bytes, golden: Path) -> None:
         pytest.fail(f"output differs from the golden file (UPDATE_GOLDEN=1 to accept):\n{diff}")
 
 
-@pytest.mark.parametrize("workspace", ["staging", "production", "blog"])
-def test_stack_matches_its_golden_file(outdir: Path, workspace: str) -> None:
+@pytest.mark.parametrize(
+    ("workspace", "manifest_name"),
+    [
+        ("staging", "istio-operator.yaml"),
+        ("production", "istio-operator.yaml"),
+        ("blog", "istio-operator.yaml"),
+        ("sail", "istio.yaml"),
+    ],
+)
+def test_stack_matches_its_golden_file(outdir: Path, workspace: str, manifest_name: str) -> None:
     stack_dir = outdir / "stacks" / workspace
     compare((stack_dir / "cdk.tf.json").read_bytes(), GOLDEN / workspace / "cdk.tf.json")
-    [manifest] = (stack_dir / "assets").rglob("istio-operator.yaml")
-    compare(manifest.read_bytes(), GOLDEN / workspace / "istio-operator.yaml")
+    [manifest] = (stack_dir / "assets").rglob(manifest_name)
+    compare(manifest.read_bytes(), GOLDEN / workspace / manifest_name)

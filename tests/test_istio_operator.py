@@ -10,7 +10,8 @@ import cdktf
 import pytest
 import yaml
 
-from constructs.istio_releases import OPERATOR_APIS, RELEASES
+from constructs.istio_operator import IstioOperatorInstall
+from constructs.istio_releases import OPERATOR_APIS, RELEASES, VERSIONS, Engine
 from constructs.workspace_config import IstioVersion, WorkspaceConfig, load_file
 from constructs.workspace_stack import WorkspaceStack
 from tests.conftest import MINIMAL_CONFIG, ROOT, synth_stack
@@ -172,7 +173,9 @@ def test_the_expected_objects_are_the_upstream_reference_render(version: str) ->
 
 # --- Release data ------------------------------------------------------------------------------
 def test_every_supported_version_has_its_release_data() -> None:
-    assert sorted(RELEASES) == sorted(OPERATOR_APIS) == sorted(get_args(IstioVersion))
+    operator_versions = [v for v, s in VERSIONS.items() if s.engine is Engine.ISTIO_OPERATOR]
+    assert sorted(RELEASES) == sorted(OPERATOR_APIS) == sorted(operator_versions)
+    assert sorted(get_args(IstioVersion)) == sorted(VERSIONS)
     assert [len(RELEASES[v].cluster_role_rules) for v in ("1.7.3", "1.23.6")] == [13, 16]
 
 
@@ -305,6 +308,7 @@ def test_the_deployment_waits_for_its_rbac_and_its_rollout(workspace: Workspace)
 def test_dependables_hold_what_an_istio_operator_must_wait_for(workspace: Workspace) -> None:
     config = workspace(MINIMAL_CONFIG + "operator: {watched_namespaces: [istio-system, mesh-b]}")
     install = WorkspaceStack(cdktf.Testing.app(), config).operator
+    assert isinstance(install, IstioOperatorInstall)
     assert install.dependables == [
         install.deployment,
         install.cluster_role,

@@ -130,7 +130,7 @@ def test_unsupported_istio_version(tmp_path: Path) -> None:
     text = MINIMAL_CONFIG.replace('"1.23.6"', '"1.24.0"')
     [problem] = problems_of(tmp_path, text)
     assert problem.startswith("config/production.yaml: istio_version: '1.24.0': Input should be")
-    assert "'1.7.3' or '1.23.6'" in problem
+    assert "'1.7.3', '1.23.6', '1.29.6' or '1.30.3'" in problem
 
 
 def test_every_problem_is_listed_at_once(tmp_path: Path) -> None:
@@ -147,7 +147,7 @@ def test_every_problem_is_listed_at_once(tmp_path: Path) -> None:
         "quantity",
         "config/production.yaml: surprise: unknown key (allowed: backend, cluster, "
         "control_plane, existing_namespaces, injection_namespaces, istio_version, kubectl, "
-        "namespace_labels, operator, pilot, proxy, tracing)",
+        "namespace_labels, operator, pilot, proxy, sail_operator, tracing)",
     ]
 
 
