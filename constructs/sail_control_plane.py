@@ -14,6 +14,7 @@ from constructs.istio_operator_manifest import RenderedManifest
 from constructs.kubectl import Action, Kubectl
 from constructs.kubectl_pair import kubectl_pair
 from constructs.namespaces import namespace_logical_id, stack_namespace
+from constructs.plan_view import manifest_triggers
 from constructs.workspace_config import Cluster
 
 
@@ -41,7 +42,8 @@ class SailControlPlaneProps:
 
 
 class SailControlPlane(Construct):
-    """Applies the rendered Istio (and its IstioRevisionTag); trigger: the rendered bytes' sha1.
+    """Applies the rendered Istio (and its IstioRevisionTag); trigger: the rendered bytes' sha1
+    (and their text, for the plan).
 
     The pair of ControlPlane: a changed value replaces only `applied` (a server-side re-apply,
     which the operator reconciles in place); `removal` deletes the Istio on destroy, or when
@@ -59,7 +61,8 @@ class SailControlPlane(Construct):
             name="istio",
             kubectl=props.kubectl,
             cluster=props.cluster,
-            content_triggers={"manifest_sha1": manifest.sha1},
+            # The text beside the sha1, so a plan shows the changed lines.
+            content_triggers=manifest_triggers(manifest.data, manifest.sha1),
             apply_steps=[(Action.APPLY_SERVER_SIDE, asset.path)],
             identity={"name": manifest.name, "namespace": manifest.namespace},
             removal_step=(

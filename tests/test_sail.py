@@ -349,6 +349,7 @@ def test_sail_stack_resources_and_triggers(workspace: Workspace) -> None:
     assert removal["triggers_replace"] == {"crds": " ".join(API.crd_names())}
     istio = resources["null_resource"]["istio"]
     assert istio["triggers"]["manifest_sha1"] == render(workspace(SAIL)).sha1
+    assert istio["triggers"]["manifest"] == render(workspace(SAIL)).text  # shown by a plan
     assert "kubernetes_namespace_v1" in resources
     assert set(resources["kubernetes_namespace_v1"]) == {"istio_system", "sail_operator"}
     assert "istio_operator" not in json.dumps(resources)
