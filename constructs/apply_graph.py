@@ -106,7 +106,7 @@ def mermaid(stack: Mapping[str, Any]) -> str:
     for title, when, reverse in (
         ("Apply: each arrow points to a resource that waits for it", None, False),
         (
-            "Destroy: the same arrows backwards; red edge: runs kubectl when destroyed",
+            "Destroy: the same arrows backwards; red border: runs kubectl when destroyed",
             "destroy",
             True,
         ),

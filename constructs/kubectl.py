@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
 
 from cdktf import AssetType, DataResource, LocalExecProvisioner, TerraformAsset
 
@@ -96,16 +95,15 @@ class Kubectl(Construct):
         action: Action,
         argument: str,
         *,
-        target_in: Literal["triggers", "input"] = "triggers",
         on_destroy: bool = False,
     ) -> LocalExecProvisioner:
-        """A local-exec provisioner. An apply step reads its target from `self.<target_in>`, which
+        """A local-exec provisioner. An apply step reads its target from `self.triggers`, which
         must hold the `target_triggers`; a destroy step names the configured target itself."""
         keys = ("credentials", "kubeconfig", "context")
         if on_destroy:
             target = [self.target[key] for key in keys]
         else:
-            target = [f"${{self.{target_in}.{key}}}" for key in keys]
+            target = [f"${{self.triggers.{key}}}" for key in keys]
         return LocalExecProvisioner(
             type="local-exec",
             interpreter=["/bin/sh", self.script.path, *target, action.value],

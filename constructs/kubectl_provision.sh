@@ -38,7 +38,7 @@ fi
 if [ "$mode" = never ]; then
   # printf is a shell builtin: this message still prints on a runner with a bare PATH.
   say "kubectl was not found on PATH, so nothing was applied or deleted." \
-    "The CRD and the IstioOperator are applied with kubectl by the machine running Terraform," \
+    "The CRDs and the control plane are applied with kubectl by the machine running Terraform," \
     "and this workspace sets kubectl.provision: never. Install kubectl there, or set" \
     "kubectl.provision: auto (or always) to download the pinned, verified release, then run" \
     "Terraform again."

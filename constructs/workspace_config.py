@@ -600,15 +600,21 @@ def _existing_namespaces_are_the_stacks(
     if VERSIONS[istio_version].engine is Engine.SAIL_OPERATOR:
         # The Sail Operator's own namespace is always the stack's (sail_operator.namespace).
         ours = [control_plane.namespace, *injection_namespaces]
+        keys = "control_plane.namespace, injection_namespaces"
     else:
         ours = [operator.namespace, *operator.watched_namespaces, *injection_namespaces]
+        keys = "operator.namespace, operator.watched_namespaces, injection_namespaces"
     unknown = [name for name in existing_namespaces if name not in ours]
     if unknown:
         raise PydanticCustomError(
             "namespace_clash",
-            "{unknown} is not a namespace this stack would create (operator.namespace, "
-            "operator.watched_namespaces, injection_namespaces {ours})",
-            {"path": "existing_namespaces", "unknown": repr(unknown), "ours": repr(ours)},
+            "{unknown} is not a namespace this stack would create ({keys}: {ours})",
+            {
+                "path": "existing_namespaces",
+                "unknown": repr(unknown),
+                "keys": keys,
+                "ours": repr(ours),
+            },
         )
 
 

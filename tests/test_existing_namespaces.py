@@ -73,7 +73,7 @@ def test_an_existing_watched_namespace_with_labels_is_labelled(workspace: Worksp
             "[kube-system]",
             "config/production.yaml: existing_namespaces: ['kube-system'] is not a namespace "
             "this stack would create (operator.namespace, operator.watched_namespaces, "
-            "injection_namespaces ['istio-operator', 'istio-system'])",
+            "injection_namespaces: ['istio-operator', 'istio-system'])",
         ),
         (
             "[istio-system, istio-system]",
@@ -83,6 +83,17 @@ def test_an_existing_watched_namespace_with_labels_is_labelled(workspace: Worksp
 )
 def test_existing_namespaces_must_be_the_stacks(tmp_path: Path, value: str, problem: str) -> None:
     assert problems_of(tmp_path, MINIMAL_CONFIG + f"existing_namespaces: {value}\n") == [problem]
+
+
+def test_existing_namespaces_on_sail_name_sail_s_keys(tmp_path: Path) -> None:
+    # On a Sail version the operator's namespace is always created, and there is no
+    # operator.watched_namespaces: the message names the keys that version has.
+    sail = MINIMAL_CONFIG.replace('"1.23.6"', '"1.30.3"')
+    assert problems_of(tmp_path, sail + "existing_namespaces: [sail-operator]\n") == [
+        "config/production.yaml: existing_namespaces: ['sail-operator'] is not a namespace "
+        "this stack would create (control_plane.namespace, injection_namespaces: "
+        "['istio-system'])"
+    ]
 
 
 def test_apply_and_destroy_leave_existing_namespaces_in_place(
