@@ -1,8 +1,8 @@
 """The Sail Operator's CRDs and Istio's own (the operator installs neither), applied with kubectl.
 
 All the files of one release go to the cluster in a single server-side apply, then (a step of
-its own) a wait until every CRD is Established. The apply's triggers hold one sha1 per CRD, so a plan names exactly
-which CRD changed, while the cluster sees one kubectl call instead of twenty.
+its own) a wait until every CRD is Established. The apply's triggers hold one sha1 per CRD, so a
+plan names exactly which CRD changed, while the cluster sees one kubectl call instead of twenty.
 """
 
 from __future__ import annotations
