@@ -42,7 +42,6 @@ from constructs.workspace_config import ConfigError, WorkspaceConfig, load_file
 DIFF_OF = {
     "apply": "diff",
     "apply-server-side": "diff-server-side",
-    "apply-crds": "diff-server-side",  # the wait that follows changes nothing
 }
 # A step that neither answers nor fails (a black-holed API server) must not hang a CI job.
 TIMEOUT_SECONDS = 300

@@ -39,7 +39,7 @@ class Action(StrEnum):
     # The Sail Operator engine.
     REFUSE_ISTIOOPERATOR = "refuse-istiooperator"
     APPLY_SERVER_SIDE = "apply-server-side"
-    APPLY_CRDS = "apply-crds"
+    WAIT_CRDS_ESTABLISHED = "wait-crds-established"
     DELETE_ISTIO = "delete-istio"
     DELETE_CRDS = "delete-crds"
 

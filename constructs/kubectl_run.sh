@@ -270,7 +270,7 @@ case $action in
   diff | diff-server-side)
     # The drift check (constructs/drift.py), not a provisioner: what applying ARGUMENT would
     # change, as kubectl computes it with dry-run requests only; diff-server-side for what
-    # apply-server-side and apply-crds apply, with the same field manager. kubectl diff exits 0
+    # apply-server-side applies, with the same field manager. kubectl diff exits 0
     # when nothing would, 1 when something would, above 1 when it could not tell; so does this
     # step (2). KUBECTL_EXTERNAL_DIFF is dropped so those codes and the output are `diff -u -N`'s.
     unset KUBECTL_EXTERNAL_DIFF
@@ -304,17 +304,20 @@ case $action in
     # install (Istio 1.23's own CRDs) or a hand edit set.
     kube_last apply --server-side --field-manager=istio-cdktf --force-conflicts -f - <"$argument"
     ;;
-  apply-crds)
-    # ARGUMENT is a file of CRDs: applied as above, then waited for until every one is
-    # Established, so nothing later meets an unknown kind.
-    kube apply --server-side --field-manager=istio-cdktf --force-conflicts -f - <"$argument"
+  wait-crds-established)
+    # ARGUMENT is the file of CRDs apply-server-side applied in the step before: wait until
+    # every one is Established, so nothing later meets an unknown kind. A step of its own, so
+    # that each of the two long calls is its step's last (exec'd) call.
     kube_last wait --for=condition=Established --timeout=120s -f - <"$argument"
     ;;
   delete-istio)
     # ARGUMENT is NAME/TIMEOUT_SECONDS of a cluster-scoped sailoperator.io Istio. The Istio has
-    # no finalizer, so a plain delete returns before istiod is uninstalled; the foreground
-    # cascade makes it wait for its IstioRevision, whose finalizer uninstalls istiod while the
-    # operator still runs. The wait afterwards covers a revision the cascade did not reach.
+    # no finalizer, so a plain delete returns before istiod is uninstalled. The foreground
+    # cascade keeps the Istio until its IstioRevisions (blockOwnerDeletion dependents) are gone,
+    # and their finalizer uninstalls istiod while the operator still runs; so waiting for the
+    # Istio's deletion covers a revision of any name. The deletes only ask (--wait=false) and
+    # return at once; the one long call is the wait, this step's last, so a cancelled step
+    # leaves no kubectl deleting or waiting behind.
     name=${argument%%/*}
     timeout=${argument#*/}
     if [ -z "$name" ] || [ -z "$timeout" ] || [ "$name" = "$argument" ]; then
@@ -325,21 +328,24 @@ case $action in
       echo "istio-kubectl: CRD istios.sailoperator.io is absent; no Istio to delete"
       exit 0
     fi
-    # The IstioRevisionTag `default` the stack adds for a differently named Istio goes first.
+    # The IstioRevisionTag `default` the stack adds for a differently named Istio is asked to go
+    # first, and waited for with the rest.
     tag=$(kube get istiorevisiontags.sailoperator.io default --ignore-not-found \
       -o 'jsonpath={.spec.targetRef.name}' --request-timeout=60s)
     if [ -n "$tag" ] && [ "$tag" = "$name" ]; then
-      kube delete istiorevisiontags.sailoperator.io default --ignore-not-found --wait=true \
-        "--timeout=${timeout}s"
+      kube delete istiorevisiontags.sailoperator.io default --ignore-not-found --wait=false \
+        --request-timeout=60s
+      waited_tag=istiorevisiontags.sailoperator.io/default
+    else
+      waited_tag=""
     fi
     kube delete istios.sailoperator.io "$name" --ignore-not-found --cascade=foreground \
-      --wait=true "--timeout=${timeout}s"
-    # An InPlace Istio's revision has the Istio's name (the stack never sets RevisionBased).
-    revision=$(kube get istiorevisions.sailoperator.io "$name" --ignore-not-found -o name \
-      --request-timeout=60s)
-    if [ -n "$revision" ]; then
-      kube_last wait --for=delete "$revision" "--timeout=${timeout}s"
-    fi
+      --wait=false --request-timeout=60s
+    # --for=delete takes an object that is already gone (or never existed) as done. The
+    # revision by name (an InPlace Istio's revision has the Istio's name) also covers one left
+    # by an Istio that an earlier, cancelled delete already removed.
+    kube_last wait --for=delete ${waited_tag:+"$waited_tag"} "istios.sailoperator.io/$name" \
+      "istiorevisions.sailoperator.io/$name" "--timeout=${timeout}s"
     ;;
   delete-crds)
     # ARGUMENT is CRD names separated by spaces. Deleting a CRD deletes every resource of its

@@ -1,8 +1,8 @@
 """The Sail Operator's CRDs and Istio's own (the operator installs neither), applied with kubectl.
 
-All the files of one release go to the cluster in a single server-side apply, then a wait until
-every CRD is Established. The apply's triggers hold one sha1 per CRD, so a plan names exactly
-which CRD changed, while the cluster sees one kubectl call instead of twenty.
+All the files of one release go to the cluster in a single server-side apply, then (a step of
+its own) a wait until every CRD is Established. The apply's triggers hold one sha1 per CRD, so a
+plan names exactly which CRD changed, while the cluster sees one kubectl call instead of twenty.
 """
 
 from __future__ import annotations
@@ -87,7 +87,13 @@ class SailCrds(Construct):
             kubectl=props.kubectl,
             cluster=props.cluster,
             content_triggers=bundle.sha1_by_crd,
-            apply_steps=[(Action.REFUSE_ISTIOOPERATOR, "-"), (Action.APPLY_CRDS, asset.path)],
+            # Two steps, not one action: each long kubectl call is then its step's process
+            # itself, and a cancelled run leaves neither running (constructs/kubectl_run.sh).
+            apply_steps=[
+                (Action.REFUSE_ISTIOOPERATOR, "-"),
+                (Action.APPLY_SERVER_SIDE, asset.path),
+                (Action.WAIT_CRDS_ESTABLISHED, asset.path),
+            ],
             identity={"crds": " ".join(props.api.crd_names())},
             removal_step=(Action.DELETE_CRDS, "${self.triggers_replace.crds}"),
             depends_on=props.depends_on,

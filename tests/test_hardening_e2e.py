@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import test_sail_e2e as sail_e2e
 from tests import test_terraform_e2e as e2e
 from tests.terraform_harness import terraform_command
 from tests.test_terraform_e2e import CRD, Deployment
@@ -25,6 +26,7 @@ from tests.test_terraform_e2e import CRD, Deployment
 deployment = e2e.deployment
 applied_staging = e2e.applied_staging
 cloud = e2e.cloud
+sail = sail_e2e.sail
 
 TOKEN = "cancelled-run-token-4f9a"
 
@@ -123,6 +125,40 @@ def test_a_cancelled_run_leaves_no_secret_and_no_kubectl_behind(
     for secret in (TOKEN.encode(), b"CLIENT KEY 8d2e", b"Q0xJRU5UIEtFWSA4ZDJl"):
         assert files_containing(cloud.tmp / "scratch", secret) == []  # TMPDIR
         assert files_containing(cloud.workdir.path, secret) == []  # state, .terraform
+
+
+APPLY = ("apply", "-auto-approve", "-input=false")
+DESTROY = ("destroy", "-auto-approve", "-input=false")
+
+
+@pytest.mark.parametrize(
+    ("phase", "word", "args"),
+    [
+        # The server-side apply of the ~3 MB of CRDs, then the wait until they are Established.
+        ("apply", "--server-side", APPLY),
+        ("apply", "--for=condition=Established", APPLY),
+        # The delete of the Istio: the one call with its timeout is the one that waits.
+        ("destroy", "--timeout=600s", DESTROY),
+    ],
+)
+def test_a_cancelled_sail_run_leaves_no_kubectl_behind(
+    sail: Callable[[], Deployment], phase: str, word: str, args: tuple[str, ...]
+) -> None:
+    deployed = sail()
+    if phase == "destroy":
+        deployed.apply()
+    deployed.calls()
+    marker = f"KUBECTL_RECORD={deployed.record}"
+    output = interrupt_terraform_during(deployed, word, *args)
+    try:
+        assert "Interrupt received" in output, output
+        # Terraform killed the step's process, which was the sleeping kubectl itself.
+        assert processes_with(marker) == []
+        [sleeping] = [c for c in deployed.calls() if word in c.verb]
+        assert sleeping.verb[0] in ("apply", "wait"), sleeping.verb
+    finally:
+        for pid in processes_with(marker):
+            os.kill(pid, signal.SIGKILL)
 
 
 def test_replacing_the_control_plane_removal_applies_the_istio_operator_again(

@@ -343,7 +343,8 @@ def test_sail_stack_resources_and_triggers(workspace: Workspace) -> None:
     assert {k: v for k, v in crds["triggers"].items() if "." in k} == crd_bundle(API).sha1_by_crd
     assert [p["local-exec"]["interpreter"][-1] for p in crds["provisioner"]] == [
         "refuse-istiooperator",
-        "apply-crds",
+        "apply-server-side",
+        "wait-crds-established",
     ]
     removal = resources["terraform_data"]["sail_crds_removal"]
     assert removal["triggers_replace"] == {"crds": " ".join(API.crd_names())}

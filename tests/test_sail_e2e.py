@@ -148,7 +148,6 @@ def test_the_guard_refuses_sail_steps_while_an_istio_operator_exists(
 def test_destroy_deletes_the_istio_waits_then_operator_crds_namespaces(
     applied: Deployment,
 ) -> None:
-    applied.workdir.env["KUBECTL_ISTIOREVISION"] = "istiorevision.sailoperator.io/default"
     result = applied.destroy()
     calls = applied.calls()
     verbs = [c.verb for c in calls]
@@ -159,10 +158,9 @@ def test_destroy_deletes_the_istio_waits_then_operator_crds_namespaces(
         ["get", "istiorevisiontags.sailoperator.io", "default", "--ignore-not-found",
          "-o", "jsonpath={.spec.targetRef.name}", LOOKUP],
         ["delete", "istios.sailoperator.io", "default", "--ignore-not-found",
-         "--cascade=foreground", "--wait=true", "--timeout=600s"],
-        ["get", "istiorevisions.sailoperator.io", "default", "--ignore-not-found", "-o", "name",
-         LOOKUP],
-        ["wait", "--for=delete", "istiorevision.sailoperator.io/default", "--timeout=600s"],
+         "--cascade=foreground", "--wait=false", LOOKUP],
+        ["wait", "--for=delete", "istios.sailoperator.io/default",
+         "istiorevisions.sailoperator.io/default", "--timeout=600s"],
         ["get", "customresourcedefinition", *names, "--ignore-not-found", "-o", "name", LOOKUP],
         ["get", ",".join(names), "--all-namespaces", "-o", "name", LOOKUP],
         ["delete", "customresourcedefinition", *names, "--ignore-not-found", "--wait=true",
@@ -205,13 +203,19 @@ def test_a_renamed_istio_gets_a_default_tag_which_destroy_deletes_first(
     assert b"kind: IstioRevisionTag\nmetadata:\n  name: default\n" in istio_apply.stdin
     deployed.workdir.env["KUBECTL_TAG_TARGET"] = "mesh"
     deployed.destroy()
-    verbs = [c.verb[:3] for c in deployed.calls()][:4]
-    assert verbs == [
+    verbs = [c.verb for c in deployed.calls()][:5]
+    assert [v[:3] for v in verbs[:2]] == [
         ["get", "customresourcedefinition", "istios.sailoperator.io"],
         ["get", "istiorevisiontags.sailoperator.io", "default"],
-        ["delete", "istiorevisiontags.sailoperator.io", "default"],
-        ["delete", "istios.sailoperator.io", "mesh"],
     ]
+    assert verbs[2:] == [
+        ["delete", "istiorevisiontags.sailoperator.io", "default", "--ignore-not-found",
+         "--wait=false", LOOKUP],
+        ["delete", "istios.sailoperator.io", "mesh", "--ignore-not-found",
+         "--cascade=foreground", "--wait=false", LOOKUP],
+        ["wait", "--for=delete", "istiorevisiontags.sailoperator.io/default",
+         "istios.sailoperator.io/mesh", "istiorevisions.sailoperator.io/mesh", "--timeout=600s"],
+    ]  # fmt: skip
 
 
 def on_sail(text: str) -> str:
