@@ -25,6 +25,7 @@ import constructs.istio_operator_manifest as manifest_module
 from constructs.drift import StackError, Status, Step, check_step, diff_steps
 from constructs.drift import main as drift_main
 from constructs.istio_operator_manifest import render
+from constructs.synthesized import synthesized_stacks
 from constructs.workspace_config import load_file
 from tests import test_kubectl_provision_e2e as provision
 from tests import test_sail_e2e as e2e_sail
@@ -203,15 +204,14 @@ def test_a_provisioning_failure_cannot_check_exit_2_not_drift(
     )
     tfc = Deployment(project_copy, "tfc", tmp_path / "tfc")
     tfc.workdir.env["PATH"] = runner_path(tmp_path / "runner-bin", "curl", "sha256sum")
-    synthesized = drift_module.synthesized_stacks
 
     @contextmanager
     def blocked(*args: Any) -> Iterator[Path]:
-        with synthesized(*args) as stacks:
+        with synthesized_stacks(*args) as stacks:
             (stacks / "tfc" / ".terraform").write_text("not a directory\n")
             yield stacks
 
-    monkeypatch.setattr(drift_module, "synthesized_stacks", blocked)
+    monkeypatch.setattr("constructs.drift.synthesized_stacks", blocked)
     result = in_process(tfc, capsys, "tfc")
     assert result.returncode == 2, result.stdout + result.stderr
     assert result.stdout.startswith("tfc: could not check null_resource.operator_crd:\n  mkdir")
