@@ -171,11 +171,38 @@ def make_projects(scratch: Path) -> Projects:
         shutil.copytree(ROOT, dest, ignore=ignore)
         for shared in (".venv", "node_modules"):
             (dest / shared).symlink_to(ROOT / shared)
-    workspaces = tuple(sorted(p.stem for p in (base / "config").glob("*.yaml")))
-    if EXTRA_WORKSPACE in workspaces or "staging" not in workspaces:
-        raise BenchError(f"need config/staging.yaml and no config/{EXTRA_WORKSPACE}.yaml")
-    shutil.copyfile(base / "config" / "staging.yaml", extra / "config" / f"{EXTRA_WORKSPACE}.yaml")
-    return Projects(base=base, extra=extra, workspaces=workspaces)
+    found = workspace_files(base)
+    if EXTRA_WORKSPACE in found or "staging" not in found:
+        raise BenchError(f"need a staging workspace and no {EXTRA_WORKSPACE} workspace in config/")
+    shutil.copyfile(found["staging"], extra / "config" / f"{EXTRA_WORKSPACE}.yaml")
+    return Projects(base=base, extra=extra, workspaces=tuple(found))
+
+
+# The app's own discovery (.yaml and .yml), run by the project's python: importing anything
+# under `constructs` here would start a jsii node process inside the benchmark itself.
+_WORKSPACE_FILES = """
+import json, sys
+from pathlib import Path
+from constructs.workspace_config import workspace_paths
+found, problems = workspace_paths(Path("config"), Path("."))
+problems += [f"{name}: {len(paths)} files" for name, paths in found.items() if len(paths) > 1]
+print(json.dumps({name: str(paths[0]) for name, paths in found.items()}))
+sys.exit("\\n".join(problems) or None)
+"""
+
+
+def workspace_files(project: Path) -> dict[str, Path]:
+    """Each workspace of the project copy and its file, sorted by name."""
+    done = subprocess.run(
+        [str(PYTHON), "-c", _WORKSPACE_FILES],
+        cwd=project,
+        env=child_env(plain_imports=False, jsii_cache=None),
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise BenchError(f"cannot list the workspaces: {done.stderr.strip()}")
+    return {name: project / path for name, path in json.loads(done.stdout).items()}
 
 
 # --- Measuring ---------------------------------------------------------------------------------

@@ -21,8 +21,10 @@ Named workspaces are validated alone; without names, every workspace is, as for 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -33,9 +35,8 @@ from typing import Any
 
 from constructs.apply_graph import dependencies, transitive_closure
 from constructs.istio_app import validate
-from constructs.istio_operator_manifest import ManifestError, RenderedManifest, render
 from constructs.synthesized import read_stack, resources, synthesized_stacks
-from constructs.workspace_config import ConfigError, WorkspaceConfig, load_file
+from constructs.workspace_config import ConfigError
 
 # Each apply action of the step script, and the diff action that asks what it would change:
 # kubectl diff as the apply applies, client-side or server-side with the same field manager.
@@ -121,25 +122,33 @@ def check_step(stack_dir: Path, step: Step, environ: Mapping[str, str]) -> tuple
     try:
         # cwd: the stack directory, where Terraform runs the step (asset paths are relative,
         # ISTIO_KUBECTL_PROVISION_SCRIPT included). The step's environment goes over the
-        # caller's, as local-exec sets it over Terraform's.
-        done = subprocess.run(
+        # caller's, as local-exec sets it over Terraform's. A session of its own, so a timeout
+        # ends kubectl too, not only the sh running it.
+        with subprocess.Popen(
             step.argv,
             cwd=stack_dir,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=TIMEOUT_SECONDS,
-            check=False,
             env={**environ, **step.environment},
-        )
-    except subprocess.TimeoutExpired:
-        return Status.UNCHECKED, f"no answer within {TIMEOUT_SECONDS} s"
+            start_new_session=True,
+        ) as process:
+            try:
+                stdout, stderr = process.communicate(timeout=TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):  # the whole group is gone
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.communicate()
+                return Status.UNCHECKED, f"no answer within {TIMEOUT_SECONDS} s"
     except OSError as exc:
         return Status.UNCHECKED, str(exc)
-    if done.returncode == 0:
+    if process.returncode == 0:
         return Status.IN_SYNC, ""
-    if done.returncode == 1:
-        return Status.DRIFT, done.stdout
-    reason = done.stderr.strip() or done.stdout.strip() or f"exit status {done.returncode}"
+    # 1 is drift only with a diff to show: a step that failed before kubectl diff ran says why
+    # on stderr and prints nothing.
+    if process.returncode == 1 and stdout.strip():
+        return Status.DRIFT, stdout
+    reason = stderr.strip() or stdout.strip() or f"exit status {process.returncode}"
     return Status.UNCHECKED, reason
 
 
@@ -170,42 +179,13 @@ def check_workspace(name: str, stack_dir: Path, environ: Mapping[str, str]) -> S
     return worst
 
 
-def load(
-    root: Path, names: Sequence[str], environ: Mapping[str, str]
-) -> tuple[list[WorkspaceConfig], dict[str, RenderedManifest]]:
-    """Every workspace (istio_app.validate), or only the named ones; raises ConfigError.
-
-    Named workspaces are validated alone: a CI job checking a `credentials: environment`
-    workspace has KUBE_* set, which a kubeconfig workspace's validation rightly refuses.
-    """
-    if not names:
-        return validate(root)
-    problems: list[str] = []
-    configs, manifests = [], {}
-    for name in dict.fromkeys(names):
-        path = root / "config" / f"{name}.yaml"
-        if not path.is_file():
-            known = ", ".join(p.stem for p in sorted((root / "config").glob("*.yaml")))
-            problems.append(f"config/{name}.yaml: no such workspace (workspaces: {known})")
-            continue
-        try:
-            config = load_file(path, root, environ)
-            manifests[name] = render(config)
-            configs.append(config)
-        except ConfigError as exc:
-            problems.extend(exc.problems)
-        except ManifestError as exc:
-            problems.append(f"{path.relative_to(root).as_posix()}: {exc}")
-    if problems:
-        raise ConfigError(problems)
-    return configs, manifests
-
-
 def main(root: Path, names: Sequence[str], environ: Mapping[str, str] | None = None) -> int:
     """`environ`: what kubectl steps and named workspaces see (os.environ if None)."""
     environ = os.environ if environ is None else environ
     try:
-        configs, manifests = load(root, names, environ)
+        # Named workspaces are validated alone: a CI job checking a `credentials: environment`
+        # workspace has KUBE_* set, which a kubeconfig workspace's validation rightly refuses.
+        configs, manifests = validate(root, names, environ)
     except ConfigError as exc:
         print("Invalid workspace configuration; nothing was checked:", file=sys.stderr)
         for problem in exc.problems:

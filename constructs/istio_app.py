@@ -11,7 +11,7 @@ from pathlib import Path
 from cdktf import App
 
 from constructs.istio_operator_manifest import ManifestError, RenderedManifest, render
-from constructs.workspace_config import ConfigError, WorkspaceConfig, load_all
+from constructs.workspace_config import ConfigError, WorkspaceConfig, load_named
 from constructs.workspace_stack import WorkspaceStack
 
 # Files Terraform keeps in a stack directory between runs (providers, lock file, state of a
@@ -68,12 +68,15 @@ def synth(
             shutil.rmtree(scratch)
 
 
-def validate(root: Path) -> tuple[list[WorkspaceConfig], dict[str, RenderedManifest]]:
-    """Load every workspace and render its IstioOperator; ConfigError lists every problem.
+def validate(
+    root: Path, names: Sequence[str] = (), environ: Mapping[str, str] | None = None
+) -> tuple[list[WorkspaceConfig], dict[str, RenderedManifest]]:
+    """Load every workspace (or only the named ones) and render its manifest; ConfigError lists
+    every problem, one a line.
 
     The renderings are returned so the stacks use exactly what was checked.
     """
-    configs = load_all(root / "config", root)
+    configs = load_named(root / "config", root, names, environ)
     problems: list[str] = []
     manifests = {}
     for config in configs:

@@ -19,7 +19,13 @@ credentials=$1 kubeconfig=$2 context=$3 action=$4 argument=$5
 # provisioner's environment with the workspace's kubectl settings) prints its path: kubectl from
 # PATH, or the pinned download once its SHA-256 matched. It explains its own failures.
 if [ -n "${ISTIO_KUBECTL_PROVISION_SCRIPT:-}" ]; then
-  kubectl_bin=$(/bin/sh "$ISTIO_KUBECTL_PROVISION_SCRIPT") || exit "$?"
+  # Its status passes through, but 1 becomes 2: set -e ends it with 1 on an ordinary failure
+  # (mkdir, mktemp, mv), and to the diff actions 1 means drift, not "could not check".
+  kubectl_bin=$(/bin/sh "$ISTIO_KUBECTL_PROVISION_SCRIPT") || {
+    status=$?
+    [ "$status" -ne 1 ] || status=2
+    exit "$status"
+  }
 else
   # Run by hand, outside a stack: kubectl from PATH.
   kubectl_bin=$(command -v kubectl) ||

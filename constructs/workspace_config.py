@@ -11,7 +11,7 @@ import inspect
 import os
 import re
 import stat
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -1072,17 +1072,11 @@ def load_file(path: Path, root: Path, environ: Mapping[str, str] | None = None) 
     return WorkspaceConfig(name=path.stem, source=source, spec=spec)
 
 
-def load_all(
-    config_dir: Path, root: Path, environ: Mapping[str, str] | None = None
-) -> list[WorkspaceConfig]:
-    """Load every config/<workspace>.yaml (or .yml), sorted by name; one ConfigError for all
-    problems in all files."""
-    environ = os.environ if environ is None else environ
-    problems: list[str] = [
-        f"{name} is set, but overrides now name their workspace: use {scoped}"
-        for name, scoped in zip(UNSCOPED_OVERRIDE_ENV, override_env("<workspace>"), strict=True)
-        if environ.get(name)
-    ]
+def workspace_paths(config_dir: Path, root: Path) -> tuple[dict[str, list[Path]], list[str]]:
+    """Every workspace file in config_dir (<workspace>.yaml or .yml) by workspace name, sorted,
+    and what made the directory itself unusable (unreadable, or no workspace in it).
+
+    A name with two files stays listed with both: loading it reports them (see load_named)."""
     by_name: dict[str, list[Path]] = {}
     try:
         for path in sorted(config_dir.iterdir()):
@@ -1090,28 +1084,76 @@ def load_all(
             if path.suffix.lower() in WORKSPACE_SUFFIXES and not path.name.startswith("."):
                 by_name.setdefault(path.stem, []).append(path)
     except OSError as exc:
-        problems.append(f"{_relative(config_dir, root)}: cannot be read: {exc.strerror}")
-    else:
-        if not by_name:
-            problems.append(f"{_relative(config_dir, root)}: no <workspace>.yaml or .yml files")
-    configs: list[WorkspaceConfig] = []
-    for name, paths in sorted(by_name.items()):
-        sources = [_relative(p, root) for p in paths]
-        if len(paths) > 1:
-            problems.append(
-                f"{sources[0]}: the same workspace {_quote(name)} as {' and '.join(sources[1:])}; "
-                "keep one of them"
-            )
-        elif not _DNS_LABEL.fullmatch(name):
-            problems.append(
+        return {}, [f"{_relative(config_dir, root)}: cannot be read: {exc.strerror}"]
+    if not by_name:
+        return {}, [f"{_relative(config_dir, root)}: no <workspace>.yaml or .yml files"]
+    return dict(sorted(by_name.items())), []
+
+
+def _load_workspace(
+    name: str, paths: list[Path], root: Path, environ: Mapping[str, str]
+) -> WorkspaceConfig:
+    """Load the one file of a discovered workspace; raises ConfigError."""
+    sources = [_relative(p, root) for p in paths]
+    if len(paths) > 1:
+        raise ConfigError(
+            [
+                f"{sources[0]}: the same workspace {_quote(name)} as "
+                f"{' and '.join(sources[1:])}; keep one of them"
+            ]
+        )
+    if not _DNS_LABEL.fullmatch(name):
+        raise ConfigError(
+            [
                 f"{sources[0]}: {_quote(name)} is not a usable workspace name (lower case "
                 "letters, digits and '-')"
+            ]
+        )
+    return load_file(paths[0], root, environ)
+
+
+def _unscoped_overrides(environ: Mapping[str, str]) -> list[str]:
+    return [
+        f"{name} is set, but overrides now name their workspace: use {scoped}"
+        for name, scoped in zip(UNSCOPED_OVERRIDE_ENV, override_env("<workspace>"), strict=True)
+        if environ.get(name)
+    ]
+
+
+def load_all(
+    config_dir: Path, root: Path, environ: Mapping[str, str] | None = None
+) -> list[WorkspaceConfig]:
+    """Load every config/<workspace>.yaml (or .yml), sorted by name; one ConfigError for all
+    problems in all files."""
+    return load_named(config_dir, root, (), environ)
+
+
+def load_named(
+    config_dir: Path,
+    root: Path,
+    names: Sequence[str],
+    environ: Mapping[str, str] | None = None,
+) -> list[WorkspaceConfig]:
+    """Load the named workspaces (every one if `names` is empty), found as load_all finds
+    them, in the order named; one ConfigError for all problems. Only the named files are read:
+    another workspace's problems are not theirs."""
+    environ = os.environ if environ is None else environ
+    problems = _unscoped_overrides(environ)
+    by_name, unusable = workspace_paths(config_dir, root)
+    problems.extend(unusable)
+    wanted = list(dict.fromkeys(names)) if names else list(by_name)
+    configs: list[WorkspaceConfig] = []
+    for name in wanted if not unusable else []:
+        if name not in by_name:
+            problems.append(
+                f"{_relative(config_dir, root)}: no workspace {_quote(name)} "
+                f"(workspaces: {', '.join(by_name)})"
             )
-        else:
-            try:
-                configs.append(load_file(paths[0], root, environ))
-            except ConfigError as exc:
-                problems.extend(exc.problems)
+            continue
+        try:
+            configs.append(_load_workspace(name, by_name[name], root, environ))
+        except ConfigError as exc:
+            problems.extend(exc.problems)
     if problems:
         raise ConfigError(problems)
     return configs

@@ -28,6 +28,8 @@ from constructs.workspace_config import (
     WorkspaceFile,
     load_all,
     load_file,
+    load_named,
+    workspace_paths,
 )
 from tests.conftest import MINIMAL_CONFIG, ROOT
 from tests.test_app import run_main, tree_bytes
@@ -133,6 +135,41 @@ def test_two_files_for_one_workspace_are_an_error_naming_both(tmp_path: Path) ->
     assert caught.value.problems == [
         "config/production.yaml: pilot.x: unknown key (allowed: resources)",
         "config/staging.yaml: the same workspace 'staging' as config/staging.yml; keep one of them",
+    ]
+
+
+def test_named_workspaces_are_found_as_every_workspace_is(tmp_path: Path) -> None:
+    write(tmp_path, "qa.yml", MINIMAL_CONFIG)
+    write(tmp_path, "staging.yaml", MINIMAL_CONFIG)
+    write(tmp_path, "production.yaml", MINIMAL_CONFIG + "pilot: {x: 1}\n")  # not named: unread
+    configs = load_named(tmp_path / "config", tmp_path, ["staging", "qa", "staging"], environ={})
+    assert [(c.name, c.source) for c in configs] == [
+        ("staging", "config/staging.yaml"),
+        ("qa", "config/qa.yml"),
+    ]
+    assert workspace_paths(tmp_path / "config", tmp_path) == (
+        {
+            "production": [tmp_path / "config/production.yaml"],
+            "qa": [tmp_path / "config/qa.yml"],
+            "staging": [tmp_path / "config/staging.yaml"],
+        },
+        [],
+    )
+
+
+def test_a_named_workspace_gets_the_same_checks_and_unknown_names_list_the_known(
+    tmp_path: Path,
+) -> None:
+    write(tmp_path, "staging.yaml", MINIMAL_CONFIG)
+    write(tmp_path, "staging.yml", MINIMAL_CONFIG)
+    write(tmp_path, "Prod.yaml", MINIMAL_CONFIG)
+    with pytest.raises(ConfigError) as caught:
+        load_named(tmp_path / "config", tmp_path, ["staging", "Prod", "eu"], environ={})
+    assert caught.value.problems == [
+        "config/staging.yaml: the same workspace 'staging' as config/staging.yml; keep one of them",
+        "config/Prod.yaml: 'Prod' is not a usable workspace name (lower case letters, digits "
+        "and '-')",
+        "config: no workspace 'eu' (workspaces: Prod, staging)",
     ]
 
 

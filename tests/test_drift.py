@@ -13,15 +13,19 @@ import shutil
 import socket
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from constructs.drift import StackError, diff_steps
+import constructs.drift as drift_module
+import constructs.istio_operator_manifest as manifest_module
+from constructs.drift import StackError, Status, Step, check_step, diff_steps
 from constructs.drift import main as drift_main
 from constructs.istio_operator_manifest import render
+from constructs.synthesized import synthesized_stacks
 from constructs.workspace_config import load_file
 from tests import test_kubectl_provision_e2e as provision
 from tests import test_sail_e2e as e2e_sail
@@ -185,6 +189,37 @@ def test_provision_never_and_no_kubectl_cannot_check_exit_2(
     assert drift.calls() == []
 
 
+def test_a_provisioning_failure_cannot_check_exit_2_not_drift(
+    project_copy: Path,
+    tmp_path: Path,
+    mirror: Mirror,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A file named .terraform where the download goes: provisioning's `mkdir -p` fails, and
+    # set -e ends it with status 1, which a diff step would otherwise pass on as "drift".
+    (project_copy / "config" / "tfc.yaml").write_text(
+        'cluster: {kubeconfig: ~/.kube/config, context: tfc}\nistio_version: "1.23.6"\n'
+        + settings_yaml(mirror, "always")
+    )
+    tfc = Deployment(project_copy, "tfc", tmp_path / "tfc")
+    tfc.workdir.env["PATH"] = runner_path(tmp_path / "runner-bin", "curl", "sha256sum")
+
+    @contextmanager
+    def blocked(*args: Any) -> Iterator[Path]:
+        with synthesized_stacks(*args) as stacks:
+            (stacks / "tfc" / ".terraform").write_text("not a directory\n")
+            yield stacks
+
+    monkeypatch.setattr("constructs.drift.synthesized_stacks", blocked)
+    result = in_process(tfc, capsys, "tfc")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stdout.startswith("tfc: could not check null_resource.operator_crd:\n  mkdir")
+    assert ".terraform" in result.stdout
+    assert mirror.downloads() == 0
+    assert tfc.calls() == []
+
+
 def test_a_workspace_that_cannot_be_checked_wins_over_drift_elsewhere(
     drift: Deployment, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -228,8 +263,41 @@ def test_an_unknown_workspace_checks_nothing_exit_2(
     assert result.returncode == 2
     assert result.stderr == (
         "Invalid workspace configuration; nothing was checked:\n"
-        "  config/qa.yaml: no such workspace (workspaces: production, staging)\n"
+        "  config: no workspace 'qa' (workspaces: production, staging)\n"
     )
+    assert drift.calls() == []
+
+
+def test_a_yml_workspace_is_checked_by_name(
+    drift: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copy(drift.project / "config/staging.yaml", drift.project / "config/qa.yml")
+    result = in_process(drift, capsys, "qa")
+    assert (result.returncode, result.stdout) == (0, "qa: in sync\n"), result.stderr
+    assert [c.verb for c in drift.calls()] == [["diff", "-f", "-"]] * 2
+
+
+def test_every_manifest_problem_of_a_named_workspace_is_its_own_line(
+    drift: Deployment, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutil.copy(ROOT / "tests/data/sail-1.30.3.yaml", drift.project / "config/sail.yaml")
+    original = manifest_module._render_template
+
+    def broken(template: str, context_json: str) -> str:
+        text = original(template, context_json)
+        return text.replace('profile: "default"', 'profile: "minimal"').replace(
+            'version: "v1.30.3"', 'version: "v9.9.9"'
+        )
+
+    monkeypatch.setattr(manifest_module, "_render_template", broken)
+    result = in_process(drift, capsys, "sail")
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert lines[0] == "Invalid workspace configuration; nothing was checked:"
+    assert [line.split(":")[:2] for line in lines[1:]] == [
+        ["  config/sail.yaml", " control_plane.profile"],
+        ["  config/sail.yaml", " istio_version"],
+    ]
     assert drift.calls() == []
 
 
@@ -384,3 +452,56 @@ def test_every_create_time_apply_step_of_any_engine_is_checked_in_apply_order() 
     del stack["variable"]
     with pytest.raises(StackError, match=r"cannot resolve '\$\{var.kubectl_bin\}'"):
         list(diff_steps(stack, environ={}))
+
+
+# --- what a step's exit status means ------------------------------------------------------------
+RUN_SCRIPT = ROOT / "constructs/kubectl_run.sh"
+
+
+@pytest.mark.parametrize(("provisioning", "expected"), [(1, 2), (2, 2), (127, 127)])
+def test_a_provisioning_failure_is_never_the_status_that_means_drift(
+    tmp_path: Path, provisioning: int, expected: int
+) -> None:
+    script = tmp_path / "provision.sh"
+    script.write_text(f"echo 'mkdir: cannot create directory' >&2\nexit {provisioning}\n")
+    done = subprocess.run(
+        ["/bin/sh", str(RUN_SCRIPT), "kubeconfig", "kc", "ctx", "diff", "x.yaml"],
+        env={"PATH": SYSTEM_PATH, "ISTIO_KUBECTL_PROVISION_SCRIPT": str(script)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (done.returncode, done.stdout) == (expected, "")
+    assert done.stderr == "mkdir: cannot create directory\n"
+
+
+def _sh_step(script: str) -> Step:
+    return Step("null_resource.x", ["/bin/sh", "-c", script], {})
+
+
+def test_status_1_is_drift_only_with_a_diff_to_show(tmp_path: Path) -> None:
+    assert check_step(tmp_path, _sh_step("echo '+ changed'; exit 1"), {}) == (
+        Status.DRIFT,
+        "+ changed\n",
+    )
+    assert check_step(tmp_path, _sh_step("echo 'why' >&2; exit 1"), {}) == (
+        Status.UNCHECKED,
+        "why",
+    )
+    assert check_step(tmp_path, _sh_step("exit 1"), {}) == (Status.UNCHECKED, "exit status 1")
+
+
+def test_a_step_that_does_not_answer_is_ended_with_everything_it_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(drift_module, "TIMEOUT_SECONDS", 1)
+    # sh waits for a child of its own, as kubectl_run.sh waits for kubectl diff; the child holds
+    # no pipe of ours, so nothing but the process group kill ends it before its minute is up.
+    step = _sh_step("sleep 60 >/dev/null 2>&1 & echo $! >child; wait")
+    assert check_step(tmp_path, step, {"PATH": SYSTEM_PATH}) == (
+        Status.UNCHECKED,
+        "no answer within 1 s",
+    )
+    child = Path(f"/proc/{(tmp_path / 'child').read_text().strip()}/stat")
+    # Gone, or a zombie its new parent has not reaped yet: either way no longer running.
+    assert not child.exists() or child.read_text().rsplit(")", 1)[1].split()[0] == "Z"
