@@ -52,8 +52,11 @@ lint: $(VENV)/.installed
 	$(BIN)/mypy
 
 ## test: lint, type-check and the whole pytest suite
+# One worker per CPU (pytest-xdist); --dist loadfile keeps each file's tests, and its module
+# fixtures (an applied stack, a warm jsii kernel), in one worker. Most of the suite waits on
+# terraform, kubectl and node child processes, so two workers on two cores halve its time.
 test: setup lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist loadfile
 
 ## bench: synth speed, this app against a plain-import baseline, side by side
 bench: setup
