@@ -236,10 +236,12 @@ SYNTH_ENV_SECRETS = {
 
 
 def test_environment_credentials_write_nothing_into_any_output_file(project_copy: Path) -> None:
-    (project_copy / "config" / "cloud.yaml").write_text(
-        'cluster: {credentials: environment}\nistio_version: "1.23.6"\n'
-        "backend: {cloud: {organization: acme, workspace: istio-cloud}}\n"
-    )
+    # One workspace per engine: the Sail one synthesizes other constructs and templates.
+    for name, version in (("cloud", "1.23.6"), ("cloud-sail", "1.30.3")):
+        (project_copy / "config" / f"{name}.yaml").write_text(
+            f'cluster: {{credentials: environment}}\nistio_version: "{version}"\n'
+            f"backend: {{cloud: {{organization: acme, workspace: istio-{name}}}}}\n"
+        )
     env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
     env["CDKTF_OUTDIR"] = str(project_copy / "cdktf.out")
     # The shipped kubeconfig workspaces refuse KUBE_* at synth; this synth has only the cloud one.
@@ -254,9 +256,13 @@ def test_environment_credentials_write_nothing_into_any_output_file(project_copy
     )
     assert result.returncode == 0, result.stderr
     outputs = tree_bytes(project_copy / "cdktf.out")
-    assert "stacks/cloud/cdk.tf.json" in outputs
-    stack = json.loads(outputs["stacks/cloud/cdk.tf.json"])
-    assert stack["provider"]["kubernetes"] == [{}]
+    for name in ("cloud", "cloud-sail"):
+        stack = json.loads(outputs[f"stacks/{name}/cdk.tf.json"])
+        assert stack["provider"]["kubernetes"] == [{}]
+    assert (
+        "sail_crds"
+        in json.loads(outputs["stacks/cloud-sail/cdk.tf.json"])["resource"]["null_resource"]
+    )
     for name, value in SYNTH_ENV_SECRETS.items():
         # Verbatim, and the forms a careless encoder would write: base64 and JSON-escaped.
         forms = [value.encode(), base64.b64encode(value.encode()), json.dumps(value).encode()]
