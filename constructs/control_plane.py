@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from cdktf import AssetType, DataResource, ITerraformDependable, TerraformAsset
-from cdktf_cdktf_provider_null.resource import Resource
+from cdktf import AssetType, ITerraformDependable, TerraformAsset
 
 from constructs import Construct
 from constructs.istio_operator_manifest import RenderedManifest
-from constructs.kubectl import Action, Kubectl, reapplied_with, target_triggers
+from constructs.kubectl import Action, Kubectl
+from constructs.kubectl_pair import kubectl_pair
 from constructs.plan_view import manifest_triggers
 from constructs.workspace_config import Cluster
 
@@ -47,35 +47,22 @@ class ControlPlane(Construct):
     def __init__(self, scope: Construct, id: str, props: ControlPlaneProps) -> None:
         super().__init__(scope, id)
         manifest = props.manifest
-        target = target_triggers(props.cluster)
         asset = TerraformAsset(self, "file", path=str(_materialize(manifest)), type=AssetType.FILE)
-        self.removal = DataResource(
+        self.applied, self.removal = kubectl_pair(
             self,
-            "removal",
-            triggers_replace={"namespace": manifest.namespace, "name": manifest.name},
-            provisioners=[
-                props.kubectl.step(
-                    Action.DELETE_ISTIOOPERATOR,
-                    "${self.triggers_replace.namespace}/${self.triggers_replace.name}"
-                    f"/{props.delete_timeout_seconds}",
-                    on_destroy=True,
-                )
-            ],
-            depends_on=list(props.depends_on),
+            name="control_plane",
+            kubectl=props.kubectl,
+            cluster=props.cluster,
+            content_triggers=manifest_triggers(manifest.data, manifest.sha1),
+            apply_steps=[(Action.APPLY, asset.path)],
+            identity={"namespace": manifest.namespace, "name": manifest.name},
+            removal_step=(
+                Action.DELETE_ISTIOOPERATOR,
+                "${self.triggers_replace.namespace}/${self.triggers_replace.name}"
+                f"/{props.delete_timeout_seconds}",
+            ),
+            depends_on=props.depends_on,
         )
-        self.removal.override_logical_id("control_plane_removal")
-        self.applied = Resource(
-            self,
-            "applied",
-            triggers={
-                **target,
-                **manifest_triggers(manifest.data, manifest.sha1),
-                **reapplied_with(self.removal),
-            },
-            provisioners=[props.kubectl.step(Action.APPLY, asset.path)],
-            depends_on=[*props.depends_on, self.removal],
-        )
-        self.applied.override_logical_id("control_plane")
 
 
 @cache

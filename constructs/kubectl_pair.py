@@ -1,7 +1,6 @@
-"""The apply/removal pair that every kubectl-managed object of the Sail engine uses.
+"""The apply/removal pair that every kubectl-managed object of both engines uses.
 
-The same pattern as OperatorCrd and ControlPlane (whose output this module leaves alone): a
-null_resource that only applies, replaced whenever its triggers (the cluster target and the sha1
+A null_resource that only applies, replaced whenever its triggers (the cluster target and the sha1
 of the bytes) change, so a replacement never deletes; and a terraform_data whose destroy-time
 step deletes, replaced only when what identifies the object changes. The removal holds no
 cluster target (its destroy step names the configured one), the apply is triggered by the

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cdktf import AssetType, DataResource, TerraformAsset
-from cdktf_cdktf_provider_null.resource import Resource
+from cdktf import AssetType, TerraformAsset
 
 from constructs import Construct
 from constructs.istio_operator_manifest import MANIFESTS, manifest_sha1
 from constructs.istio_releases import OPERATOR_APIS
-from constructs.kubectl import Action, Kubectl, reapplied_with, target_triggers
+from constructs.kubectl import Action, Kubectl
+from constructs.kubectl_pair import kubectl_pair
 from constructs.plan_view import manifest_file_triggers
 from constructs.workspace_config import Cluster, IstioVersion
 
@@ -40,34 +40,16 @@ class OperatorCrd(Construct):
     def __init__(self, scope: Construct, id: str, props: OperatorCrdProps) -> None:
         super().__init__(scope, id)
         relative = OPERATOR_APIS[props.istio_version].crd
-        target = target_triggers(props.cluster)
         asset = TerraformAsset(self, "file", path=str(MANIFESTS / relative), type=AssetType.FILE)
 
-        self.removal = DataResource(
+        self.applied, self.removal = kubectl_pair(
             self,
-            "removal",
-            triggers_replace={"crd": CRD_NAME},
-            provisioners=[
-                props.kubectl.step(
-                    Action.DELETE_CRD,
-                    "${self.triggers_replace.crd}",
-                    on_destroy=True,
-                )
-            ],
+            name="operator_crd",
+            kubectl=props.kubectl,
+            cluster=props.cluster,
+            content_triggers=manifest_file_triggers(relative, manifest_sha1(relative)),
+            apply_steps=[(Action.APPLY, asset.path), (Action.WAIT_ESTABLISHED, CRD_NAME)],
+            identity={"crd": CRD_NAME},
+            removal_step=(Action.DELETE_CRD, "${self.triggers_replace.crd}"),
+            depends_on=(),
         )
-        self.removal.override_logical_id("operator_crd_removal")
-        self.applied = Resource(
-            self,
-            "applied",
-            triggers={
-                **target,
-                **manifest_file_triggers(relative, manifest_sha1(relative)),
-                **reapplied_with(self.removal),
-            },
-            provisioners=[
-                props.kubectl.step(Action.APPLY, asset.path),
-                props.kubectl.step(Action.WAIT_ESTABLISHED, CRD_NAME),
-            ],
-            depends_on=[self.removal],
-        )
-        self.applied.override_logical_id("operator_crd")
